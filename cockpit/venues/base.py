@@ -32,6 +32,7 @@ class Liquidation:
     fill: Fill
     realized_pnl: float  # USDT, the loss on the closed position (negative)
     clearance_fee: float  # USDT, the remaining margin taken by the venue
+    insurance_cover: float = 0.0  # USDT the insurance fund paid to lift a negative wallet to 0
 
 
 VenueEvent = Fill | FundingPayment | Liquidation

@@ -1,0 +1,174 @@
+"""`cockpit` and its subcommands. Every mistake is one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from cockpit import __version__
+from cockpit.config import Config, ConfigError, load_config
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, status 2, no usage dump
+        sys.stderr.write(f"cockpit: {message} (see cockpit --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--config", type=Path, help="TOML config file (see config.example.toml)")
+    common.add_argument("--journal", type=Path, help="SQLite journal file (env COCKPIT_JOURNAL)")
+
+    parser = _Parser(
+        prog="cockpit",
+        description="A terminal trading cockpit for leveraged crypto portfolios. "
+        "It sends no order you did not approve by keystroke.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
+    parser.add_argument("--demo", action="store_true", help="use the synthetic demo market")
+    parser.add_argument(
+        "--replay", type=Path, action="append", default=[], metavar="FILE",
+        help="replay history (Binance kline CSV, .csv or .csv.gz); repeat for more symbols",
+    )
+    parser.add_argument("--speed", type=float, default=200.0, help="replay speed in bars per second (default 200)")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("check", parents=[common], help="validate the config and exit")
+    journal = commands.add_parser("journal", parents=[common], help="print or export the journal")
+    journal.add_argument("--limit", type=int, default=50, help="newest N entries (default 50; 0 = all)")
+    journal.add_argument("--export", choices=["csv"], help="write every matching entry as CSV to stdout")
+    flatten = commands.add_parser("flatten", parents=[common], help="emergency: close everything, from any shell")
+    flatten.add_argument("--yes", action="store_true", help="do not ask for the typed confirmation")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides = {"journal": {"path": str(args.journal)}} if args.journal else {}
+    return load_config(args.config, overrides=overrides)
+
+
+def journal_path(config: Config) -> Path:
+    """Returns the journal file: config/env/flag value, or the user data directory default."""
+    if config.journal.path:
+        return Path(config.journal.path).expanduser()
+    from cockpit.journal.paths import default_journal_path
+
+    return default_journal_path()
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"cockpit: {message}\n")
+    return EXIT_USAGE
+
+
+def _theme_problem(config: Config) -> str | None:
+    from cockpit.tui.themes import ThemeError, shipped_themes
+
+    try:
+        names = shipped_themes()
+    except ThemeError as error:
+        return str(error)
+    if config.ui.theme not in names:
+        return f"ui.theme: unknown theme {config.ui.theme!r} (expected one of: {', '.join(sorted(names))})"
+    return None
+
+
+def _check(args: argparse.Namespace, config: Config) -> int:
+    problem = _theme_problem(config)
+    if problem:
+        return _fail(problem)
+    where = args.config or "defaults (no --config given)"
+    print(f"ok: {where} is valid (settings digest {config.digest()}); journal: {journal_path(config)}")
+    return 0
+
+
+async def _print_journal(args: argparse.Namespace, config: Config) -> int:
+    from cockpit.journal.export import export_csv, format_entries
+    from cockpit.journal.store import Journal
+
+    path = journal_path(config)
+    if not path.exists():
+        return _fail(f"no journal at {path}")
+    if args.limit < 0:
+        return _fail("--limit: expected 0 or a positive number")
+    limit = args.limit or None
+    async with await Journal.open(path) as journal:
+        if args.export == "csv":
+            await export_csv(journal, sys.stdout, limit=limit)
+            return 0
+        entries = await journal.entries(limit=limit, newest_first=True)
+        for line in format_entries(list(reversed(entries))):
+            print(line)
+    return 0
+
+
+def _flatten(args: argparse.Namespace, config: Config) -> int:
+    from cockpit.engine.headless import headless_flatten
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            return _fail("flatten needs --yes when there is no terminal to type FLATTEN in")
+        answer = input("Close every position and halt automation. Type FLATTEN to confirm: ")
+        if answer.strip() != "FLATTEN":
+            print("not confirmed: nothing was done")
+            return 1
+    outcome = asyncio.run(headless_flatten(config, journal_path(config)))
+    print(outcome.message)
+    return 0 if outcome.flat else 1
+
+
+def _run_cockpit(args: argparse.Namespace, config: Config) -> int:
+    from cockpit.engine.session import Session
+    from cockpit.venues.replay import ReplayDataError, load_bars
+
+    for path in args.replay:
+        try:
+            load_bars(path)  # refuse a bad file before the screen opens
+        except (ReplayDataError, OSError) as error:
+            return _fail(str(error))
+    if args.speed <= 0:
+        return _fail("--speed: expected a positive number of bars per second")
+    problem = _theme_problem(config)
+    if problem:
+        return _fail(problem)
+    from cockpit.tui.app import CockpitApp
+
+    session = Session(config, journal_path(config), demo=args.demo, replay=args.replay, speed=args.speed)
+    app = CockpitApp(session)
+    app.run()
+    if app.return_code:
+        return app.return_code
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        config = _config(args)
+    except ConfigError as error:
+        return _fail(str(error))
+    try:
+        if args.command == "check":
+            return _check(args, config)
+        if args.command == "journal":
+            return asyncio.run(_print_journal(args, config))
+        if args.command == "flatten":
+            return _flatten(args, config)
+        return _run_cockpit(args, config)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - the trader gets one line, never a traceback
+        if os.environ.get("COCKPIT_DEBUG"):
+            raise
+        return _fail(f"{type(error).__name__}: {error}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,255 @@
+"""The one typed, frozen configuration, loaded from TOML.
+
+Precedence, highest first: command line, `COCKPIT_*` environment variables, the file, defaults.
+Every mistake is reported as one line naming the key and what it expects (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, already phrased as one line for the trader."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True
+    )
+
+
+class AccountConfig(_Section):
+    starting_balance: float = Field(10_000.0, gt=0)
+    """USDT deposited into a new paper account."""
+
+
+class PortfolioConfig(_Section):
+    targets: dict[str, float] = Field(default_factory=lambda: {"BTC": 0.5, "ETH": 0.3})
+    """Target weight per base asset, as a fraction of levered capital; the rest is the USDT reserve."""
+
+    target_leverage: float = Field(2.0, gt=0)
+    """Gross exposure of the deployed capital: target notional = weight x this x equity."""
+
+    leverage_ceiling: float = Field(3.0, gt=0)
+    """Hard ceiling on effective leverage (gross notional / equity) after any order."""
+
+    allow_ceiling_above_3x: bool = False
+    """Must be true to set leverage_ceiling above 3; the screen then shows it in the danger colour."""
+
+    drift_band: float = Field(0.05, gt=0, lt=1)
+    """Rebalance when any weight leaves its target by more than this (0.05 = 5 points)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "PortfolioConfig":
+        for base, weight in self.targets.items():
+            if not base.isalnum() or not base.isupper():
+                raise ValueError(f"targets.{base}: expected an upper-case asset name like BTC")
+            if not -1.0 <= weight <= 1.0:
+                raise ValueError(f"targets.{base}: expected a weight between -1 and 1, got {weight}")
+        if sum(abs(w) for w in self.targets.values()) > 1.0 + 1e-9:
+            raise ValueError("targets: expected absolute weights summing to at most 1 (the rest is the reserve)")
+        if self.leverage_ceiling > 3.0 and not self.allow_ceiling_above_3x:
+            raise ValueError(
+                "leverage_ceiling: expected at most 3.0 unless allow_ceiling_above_3x = true"
+            )
+        gross = self.target_leverage * sum(abs(w) for w in self.targets.values())
+        if gross > self.leverage_ceiling:
+            raise ValueError(
+                f"target_leverage: targets ask for {gross:.2f}x, above the ceiling {self.leverage_ceiling:.2f}x"
+            )
+        return self
+
+    @property
+    def reserve(self) -> float:
+        """Returns the USDT reserve weight: 1 - sum of |target weights|."""
+        return max(0.0, 1.0 - sum(abs(w) for w in self.targets.values()))
+
+
+class RebalanceConfig(_Section):
+    mode: Literal["continuous", "interval"] = "interval"
+    """continuous: check drift on every update; interval: every interval_hours (and at start)."""
+
+    interval_hours: float = Field(4.0, gt=0, le=168)
+    """Hours between drift checks in interval mode."""
+
+
+class ProposalConfig(_Section):
+    ttl_seconds: float = Field(120.0, gt=0)
+    """A proposal expires unexecuted after this many seconds."""
+
+    max_price_move: float = Field(0.01, gt=0, lt=1)
+    """A proposal expires when any of its prices moves more than this fraction (0.01 = 1%)."""
+
+    veto_memory: float = Field(0.02, ge=0, lt=1)
+    """After a veto, nothing identical is proposed until some drift changes by this many points."""
+
+
+class PaperConfig(_Section):
+    taker_fee: float = Field(0.0005, ge=0, lt=0.01)
+    """Fee on market orders, as a fraction of notional (0.0005 = 0.05%)."""
+
+    maker_fee: float = Field(0.0002, ge=-0.001, lt=0.01)
+    """Fee on resting orders, as a fraction of notional."""
+
+    slippage: float = Field(0.0005, ge=0, lt=0.05)
+    """Fill price is mark x (1 +/- slippage), against you."""
+
+    funding_rate: float = Field(0.0001, gt=-0.01, lt=0.01)
+    """Funding per 8h when no funding series is given (longs pay when positive)."""
+
+
+class MarketConfig(_Section):
+    exchange: str = "binanceusdm"
+    """ccxt exchange id for live public prices."""
+
+    poll_seconds: float = Field(2.0, ge=0.2, le=60)
+    """Seconds between price polls on the live paper market."""
+
+    connect_timeout_seconds: float = Field(4.0, gt=0, le=30)
+    """If the exchange does not answer within this, fall back to the synthetic demo market."""
+
+    stale_after_seconds: float = Field(30.0, gt=0)
+    """Prices older than this are stale: automation halts and the header says so."""
+
+    synthetic_seed: int = 7
+    """Seed of the synthetic demo market (same seed, same prices)."""
+
+
+class JournalConfig(_Section):
+    path: str = ""
+    """SQLite journal file; empty means the user data directory (or COCKPIT_JOURNAL)."""
+
+
+class UiConfig(_Section):
+    theme: str = "cockpit-dark"
+    """Theme name, from the themes shipped with cockpit."""
+
+    watch_distance: float = Field(0.25, gt=0, lt=1)
+    """Liquidation distance below this is coloured 'watch'."""
+
+    danger_distance: float = Field(0.10, gt=0, lt=1)
+    """Liquidation distance below this is coloured 'danger'."""
+
+
+class Config(_Section):
+    """Everything cockpit can be told. Sections mirror config.example.toml."""
+
+    account: AccountConfig = AccountConfig()
+    portfolio: PortfolioConfig = PortfolioConfig()
+    rebalance: RebalanceConfig = RebalanceConfig()
+    proposals: ProposalConfig = ProposalConfig()
+    paper: PaperConfig = PaperConfig()
+    market: MarketConfig = MarketConfig()
+    journal: JournalConfig = JournalConfig()
+    ui: UiConfig = UiConfig()
+
+    def digest(self) -> str:
+        """Returns a short SHA-256 hex digest of the effective settings, for the journal."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+ENV_PREFIX = "COCKPIT_"
+# COCKPIT_JOURNAL is the documented short form of COCKPIT_JOURNAL_PATH.
+_ENV_ALIASES = {"COCKPIT_JOURNAL": ("journal", "path")}
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Returns {section: {key: value}} from COCKPIT_<SECTION>_<KEY> variables of known keys."""
+    known = {
+        f"{ENV_PREFIX}{section.upper()}_{key.upper()}": (section, key)
+        for section, model in Config.model_fields.items()
+        for key in model.annotation.model_fields  # type: ignore[union-attr]
+    }
+    known.update(_ENV_ALIASES)
+    overrides: dict[str, dict[str, Any]] = {}
+    for name, (section, key) in known.items():
+        if name in environ:
+            overrides.setdefault(section, {})[key] = _parse_env_value(environ[name], section, key)
+    return overrides
+
+
+def _parse_env_value(raw: str, section: str, key: str) -> Any:
+    # Values are read as TOML scalars so numbers and booleans keep their type; anything else is text.
+    annotation = Config.model_fields[section].annotation.model_fields[key].annotation  # type: ignore[union-attr]
+    if annotation is str:
+        return raw
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError) -> str:
+    """Returns one line naming the first bad key and what it expects."""
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        parent = first["loc"][:-1]
+        model: Any = Config
+        for part in parent:
+            model = model.model_fields[part].annotation
+        expected = ", ".join(model.model_fields)
+        return f"{location}: unknown key (expected one of: {expected})"
+    if message.startswith(("targets", "leverage_ceiling", "target_leverage")):
+        section = ".".join(str(part) for part in first["loc"][:1])
+        return f"{section}.{message}" if section else message
+    if first["type"] in ("model_type", "dict_type"):
+        return f"{location}: expected a table ([{location}]), got {first.get('input')!r}"
+    given = first.get("input")
+    shown = "" if isinstance(given, dict) else f", got {given!r}"
+    return f"{location}: {message.lower()}{shown}"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Returns the parsed TOML document at `path`; raises ConfigError with a one-line reason."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a TOML file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot read (permission denied)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Returns the effective Config: `overrides` (command line) over environment over file over
+    defaults. Raises ConfigError with one line naming the bad key."""
+    document = read_toml(path) if path is not None else {}
+    document = _merge(document, _env_overrides(os.environ if environ is None else environ))
+    document = _merge(document, overrides or {})
+    try:
+        return Config.model_validate(document)
+    except ValidationError as error:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{_describe(error)}") from None

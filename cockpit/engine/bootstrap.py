@@ -1,0 +1,137 @@
+"""Starting an engine: pick the market, open the journal, rebuild the paper account from it, and
+restore the latched gate and the mode, so a restart continues where the last run stopped."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from cockpit import __version__
+from cockpit.config import Config
+from cockpit.domain.types import Balance, Gate, RebalanceMode
+from cockpit.engine.engine import Engine, target_symbols
+from cockpit.journal.rebuild import rebuild_paper_account
+from cockpit.journal.store import Journal
+from cockpit.venues.base import PriceSource
+from cockpit.venues.funding import FundingSchedule
+from cockpit.venues.paper import PaperVenue
+
+LIVE_ACCOUNT = "paper-live"
+DEMO_ACCOUNT = "paper-demo"
+
+
+@dataclass(frozen=True)
+class MarketChoice:
+    """Where prices come from for this run, and which paper account they drive."""
+
+    kind: str  # "live", "demo" or "replay"
+    account: str
+    note: str = ""
+    replay_files: tuple[Path, ...] = field(default_factory=tuple)
+    speed: float = 200.0
+
+
+async def choose_market(config: Config, *, demo: bool, replay: list[Path], speed: float) -> MarketChoice:
+    """Returns the market to run on: replay files, the synthetic demo, or live public prices when
+    the exchange answers within the configured timeout (the synthetic demo otherwise)."""
+    if replay:
+        return MarketChoice("replay", f"paper-replay-{int(time.time())}", "history", tuple(replay), speed)
+    if demo:
+        return MarketChoice("demo", DEMO_ACCOUNT, "demo")
+    from cockpit.venues.live import LiveTickerSource
+
+    probe = LiveTickerSource(
+        list(target_symbols(config)),
+        exchange_id=config.market.exchange,
+        timeout_seconds=config.market.connect_timeout_seconds,
+    )
+    try:
+        reachable = await probe.probe()
+    finally:
+        await probe.close()
+    if reachable:
+        return MarketChoice("live", LIVE_ACCOUNT, f"{config.market.exchange} public prices")
+    return MarketChoice("demo", DEMO_ACCOUNT, "offline fallback")
+
+
+def make_source(choice: MarketChoice, config: Config, marks: dict[str, float]) -> PriceSource:
+    """Returns the price source for `choice`; the demo market continues from the last marks."""
+    symbols = list(target_symbols(config))
+    if choice.kind == "replay":
+        from cockpit.venues.replay import ReplaySource
+
+        return ReplaySource(list(choice.replay_files), speed=choice.speed)
+    if choice.kind == "live":
+        from cockpit.venues.live import LiveTickerSource
+
+        return LiveTickerSource(
+            symbols,
+            exchange_id=config.market.exchange,
+            poll_seconds=config.market.poll_seconds,
+            timeout_seconds=config.market.connect_timeout_seconds,
+        )
+    from cockpit.venues.synthetic import SyntheticSource
+
+    return SyntheticSource(seed=config.market.synthetic_seed, start_prices=marks or None)
+
+
+async def _latest_payload(journal: Journal, kind: str, account: str) -> dict | None:
+    rows = await journal.entries(kinds=[kind], account=account, newest_first=True, limit=1)
+    return rows[0].payload if rows else None
+
+
+async def open_engine(
+    config: Config,
+    choice: MarketChoice,
+    journal: Journal,
+    *,
+    source: PriceSource | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Engine:
+    """Returns an engine for `choice`, its paper account rebuilt from `journal` (or funded with
+    the configured starting balance when new), with the gate and mode of the last run."""
+    account = await rebuild_paper_account(journal, choice.account)
+    if account is None:
+        amount = config.account.starting_balance
+        await journal.append("deposit", {"amount": amount}, account=choice.account)
+        balance, positions, marks = Balance(amount), {}, {}
+    else:
+        balance, positions, marks = account.balance, account.positions, account.marks
+    source = source or make_source(choice, config, marks)
+    venue = PaperVenue(
+        source.instruments(),
+        balance,
+        positions,
+        taker_fee=config.paper.taker_fee,
+        maker_fee=config.paper.maker_fee,
+        slippage=config.paper.slippage,
+        funding=FundingSchedule.constant(config.paper.funding_rate),
+    )
+    venue.set_marks(marks)
+    gate_row = await _latest_payload(journal, "gate", choice.account)
+    mode_row = await _latest_payload(journal, "mode", choice.account)
+    proposals = await journal.entries(kinds=["proposal"], account=choice.account)
+    newest = await journal.entries(limit=1, newest_first=True)
+    engine = Engine(
+        config=config,
+        source=source,
+        venue=venue,
+        journal=journal,
+        account=choice.account,
+        marks=marks,
+        gate=Gate(gate_row["to"]) if gate_row else Gate.ACTIVE,
+        mode=RebalanceMode(mode_row["mode"]) if mode_row else None,
+        source_note=choice.note,
+        proposal_counter=len(proposals),
+        clock=clock,
+    )
+    engine.ignore_remote_requests_before(newest[0].seq if newest else 0)
+    await journal.append(
+        "start",
+        {"version": __version__, "source": source.label, "config_hash": config.digest(), "pid": os.getpid(), "note": choice.note},
+        account=choice.account,
+    )
+    return engine

@@ -1,0 +1,421 @@
+"""The orchestrator: folds prices and venue events into State, recomputes risk, proposes, and
+carries out the trader's decisions. It knows no screen: the TUI reads `snapshot` and calls the
+command methods (`approve`, `veto`, `toggle_mode`, `flatten`, `resume`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Callable
+
+from cockpit.config import Config
+from cockpit.domain.account import realized_pnl
+from cockpit.domain.rebalance import plan_rebalance, weight_drift
+from cockpit.domain.risk import assess, check_leverage_ceiling, is_risk_reducing
+from cockpit.domain.types import Fill, FundingPayment, Gate, Order, Proposal, RebalanceMode, State, Tick
+from cockpit.engine.executor import Executor
+from cockpit.engine.flatten import FlattenReport, flatten_all
+from cockpit.engine.proposals import ProposalQueue, expiry_reason
+from cockpit.engine.records import fill_payload, funding_payload, proposal_payload
+from cockpit.engine.snapshot import EngineSnapshot
+from cockpit.journal.store import Journal
+from cockpit.venues.base import Liquidation, PriceSource, Venue
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS = 1.0
+MARKS_EVERY_SECONDS = 10.0
+
+
+def target_symbols(config: Config) -> dict[str, float]:
+    """Returns the configured target weights keyed by perpetual symbol ("BTC" -> "BTC/USDT:USDT")."""
+    return {f"{base}/USDT:USDT": weight for base, weight in config.portfolio.targets.items()}
+
+
+class Engine:
+    """One paper (or later live) account driven by one price source."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        source: PriceSource,
+        venue: Venue,
+        journal: Journal,
+        account: str,
+        marks: dict[str, float] | None = None,
+        gate: Gate = Gate.ACTIVE,
+        mode: RebalanceMode | None = None,
+        source_note: str = "",
+        proposal_counter: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.account = account
+        self.journal = journal
+        self._source = source
+        self._venue = venue
+        self._clock = clock
+        self._source_note = source_note
+        priced = source.instruments()
+        self._targets = {s: w for s, w in target_symbols(config).items() if s in priced}
+        unpriced = sorted(set(target_symbols(config)) - set(priced))
+        self._queue = ProposalQueue(veto_memory=config.proposals.veto_memory)
+        self._executor = Executor(venue, journal, account)
+        self._decisions = asyncio.Lock()  # one decision (approve, veto, flatten) at a time
+        self._gate = gate
+        self._mode = mode or RebalanceMode(config.rebalance.mode)
+        self._next_check_at: float | None = None
+        self._proposal_counter = proposal_counter
+        self._last_tick_wall: float | None = None
+        self._market_time: float | None = None
+        self._marks_journaled_at = 0.0
+        self._remote_seen_seq = 0
+        self._notice = f"no prices for {', '.join(unpriced)}: their targets are ignored" if unpriced else ""
+        self._version = 0
+        self._listeners: list[Callable[[EngineSnapshot], None]] = []
+        balance, positions = venue.account()
+        self._state = State(clock(), balance, instruments=source.instruments()).with_marks(
+            marks or {}, clock()
+        ).with_account(balance, positions)
+        self.snapshot = self._build_snapshot()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    @property
+    def gate(self) -> Gate:
+        """Returns the current risk gate."""
+        return self._gate
+
+    @property
+    def mode(self) -> RebalanceMode:
+        """Returns the current rebalancing mode."""
+        return self._mode
+
+    @property
+    def in_flight(self) -> int:
+        """Returns how many orders are sent and not yet answered."""
+        return self._executor.in_flight
+
+    def subscribe(self, listener: Callable[[EngineSnapshot], None]) -> None:
+        """Calls `listener` with every new snapshot (on the engine's event loop)."""
+        self._listeners.append(listener)
+
+    def _stale(self) -> bool:
+        if self._last_tick_wall is None:
+            return False
+        return self._clock() - self._last_tick_wall > self.config.market.stale_after_seconds
+
+    def _build_snapshot(self) -> EngineSnapshot:
+        risk = assess(self._state)
+        drift = weight_drift(self._state, self._targets, self.config.portfolio.target_leverage) if risk.equity > 0 else {}
+        return EngineSnapshot(
+            version=self._version,
+            taken_at=self._clock(),
+            state=self._state,
+            risk=risk,
+            gate=self._gate,
+            mode=self._mode,
+            interval_hours=self.config.rebalance.interval_hours,
+            next_check_at=self._next_check_at,
+            source_label=self._source.label,
+            source_note=self._source_note,
+            account=self.account,
+            proposals=self._queue.pending(),
+            leverage_ceiling=self.config.portfolio.leverage_ceiling,
+            target_leverage=self.config.portfolio.target_leverage,
+            in_flight=self._executor.in_flight,
+            last_tick_at=self._last_tick_wall,
+            market_time=self._market_time,
+            stale=self._stale(),
+            notice=self._notice,
+            drift=drift,
+        )
+
+    def _publish(self, notice: str | None = None) -> None:
+        if notice is not None:
+            self._notice = notice
+        self._version += 1
+        self.snapshot = self._build_snapshot()
+        for listener in self._listeners:
+            listener(self.snapshot)
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consumes the price source until it ends or the task is cancelled."""
+        housekeeping = asyncio.create_task(self._housekeeping(), name="engine-housekeeping")
+        try:
+            async for tick in self._source.ticks():
+                await self.on_tick(tick)
+            self._publish("price source ended")
+        finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+
+    async def _housekeeping(self) -> None:
+        # Expiry, staleness and remote flatten requests must work even when no price arrives.
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            try:
+                await self._expire_proposals()
+                await self._serve_remote_flatten()
+                self._publish()
+            except Exception:  # noqa: BLE001 - one bad round must not stop expiry for good
+                log.exception("housekeeping failed")
+
+    async def on_tick(self, tick: Tick) -> None:
+        """Folds one price into the state, settles venue events, and maybe proposes."""
+        positions_before = self._venue.account()[1]
+        events = self._venue.observe(tick)
+        for event in events:
+            await self._journal_venue_event(event, positions_before)
+        self._last_tick_wall = self._clock()
+        self._market_time = tick.timestamp
+        balance, positions = self._venue.account()
+        self._state = self._state.with_marks({tick.symbol: tick.price}, tick.timestamp).with_account(
+            balance, positions
+        )
+        await self._journal_marks()
+        await self._expire_proposals()
+        await self._maybe_propose()
+        self._publish()
+
+    async def _journal_venue_event(self, event: object, positions_before: dict) -> None:
+        if isinstance(event, FundingPayment):
+            await self.journal.append("funding", funding_payload(event), account=self.account, symbol=event.symbol)
+        elif isinstance(event, Liquidation):
+            fill = event.fill
+            await self.journal.append("fill", fill_payload(fill, event.realized_pnl), account=self.account, symbol=fill.symbol)
+            await self.journal.append(
+                "liquidation",
+                {
+                    "quantity": fill.quantity,
+                    "price": fill.price,
+                    "realized_pnl": event.realized_pnl,
+                    "clearance_fee": event.clearance_fee,
+                    "insurance_cover": event.insurance_cover,
+                },
+                account=self.account,
+                symbol=fill.symbol,
+            )
+            self._notice = f"LIQUIDATED {fill.symbol} {fill.quantity:g} @ {fill.price:,.2f}"
+        elif isinstance(event, Fill):
+            pnl = realized_pnl(positions_before.get(event.symbol), event)
+            await self.journal.append("fill", fill_payload(event, pnl), account=self.account, symbol=event.symbol)
+
+    async def _journal_marks(self) -> None:
+        now = self._clock()
+        if now - self._marks_journaled_at >= MARKS_EVERY_SECONDS:
+            self._marks_journaled_at = now
+            await self.journal.append("marks", {"prices": dict(self._state.marks)}, account=self.account)
+
+    async def _expire_proposals(self) -> None:
+        expired = self._queue.expire(
+            now=self._clock(), marks=self._state.marks, max_price_move=self.config.proposals.max_price_move
+        )
+        for item in expired:
+            await self.journal.append(
+                "decision", {"decision": "expire", "key": "", "note": item.reason}, account=self.account, proposal_id=item.proposal.id
+            )
+            self._notice = f"{item.proposal.id} expired unexecuted ({item.reason})"
+            # Nobody decided, so the need is still there: look again at the next price instead
+            # of waiting a whole interval.
+            self._next_check_at = None
+
+    def _check_due(self) -> bool:
+        if self._mode is RebalanceMode.CONTINUOUS:
+            return True
+        if self._market_time is None:
+            return False
+        if self._next_check_at is None or self._market_time >= self._next_check_at:
+            self._next_check_at = self._market_time + self.config.rebalance.interval_hours * 3600
+            return True
+        return False
+
+    async def _maybe_propose(self) -> None:
+        if any(symbol not in self._state.marks for symbol in self._targets):
+            return  # a scheduled check waits until every target has a price
+        if not self._check_due():
+            return
+        if self._gate is not Gate.ACTIVE or self._stale() or self._queue.has_kind("rebalance"):
+            return
+        portfolio = self.config.portfolio
+        plan = plan_rebalance(
+            self._state,
+            self._targets,
+            target_leverage=portfolio.target_leverage,
+            band=portfolio.drift_band,
+            ceiling=portfolio.leverage_ceiling,
+            slippage=self.config.paper.slippage,
+            fee_rate=self.config.paper.taker_fee,
+        )
+        if plan is None or self._queue.suppressed("rebalance", plan.drift):
+            return
+        await self._propose_rebalance(plan)
+
+    async def _propose_rebalance(self, plan) -> None:
+        self._proposal_counter += 1
+        now = self._clock()
+        worst = max(plan.drift.items(), key=lambda item: abs(item[1]))
+        band = self.config.portfolio.drift_band
+        numbers = {f"drift_{symbol.split('/')[0]}": value for symbol, value in plan.drift.items()}
+        numbers.update(band=band, equity=self.snapshot.risk.equity, leverage_before=self.snapshot.risk.effective_leverage)
+        proposal = Proposal(
+            id=f"P-{self._proposal_counter}",
+            kind="rebalance",
+            orders=plan.orders,
+            reason=f"drift {worst[0].split('/')[0]} {worst[1] * 100:+.1f} pts beyond band {band * 100:.1f}",
+            reason_numbers=numbers,
+            estimated_cost=plan.estimated_cost,
+            leverage_after=plan.leverage_after,
+            liquidation_distance_after=plan.liquidation_distance_after,
+            created_at=now,
+            expires_at=now + self.config.proposals.ttl_seconds,
+            # Leverage after depends on every price held or targeted, not only the traded ones.
+            reference_prices={
+                symbol: self._state.marks[symbol]
+                for symbol in set(self._targets) | set(self._state.positions)
+                if symbol in self._state.marks
+            },
+        )
+        await self.journal.append("proposal", proposal_payload(proposal), account=self.account, proposal_id=proposal.id)
+        self._queue.add(proposal)
+        self._notice = f"{proposal.id}: {proposal.reason}"
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def _pretrade_denial(self, orders: tuple[Order, ...]) -> str | None:
+        if self._gate is Gate.HALTED:
+            return "DENIED gate=HALTED (only cancels and flatten)"
+        if self._stale():
+            age = self._clock() - (self._last_tick_wall or 0.0)
+            return f"DENIED stale_data age={age:.0f}s > {self.config.market.stale_after_seconds:.0f}s"
+        if self._gate is Gate.REDUCING:
+            for order in orders:
+                position = self._state.positions.get(order.symbol)
+                if not is_risk_reducing(position.quantity if position else 0.0, order):
+                    return f"DENIED gate=REDUCING order {order.side} {order.symbol} grows |position|"
+        return check_leverage_ceiling(
+            self._state,
+            orders,
+            ceiling=self.config.portfolio.leverage_ceiling,
+            slippage=self.config.paper.slippage,
+            fee_rate=self.config.paper.taker_fee,
+        )
+
+    async def _decide(self, proposal: Proposal, decision: str, key: str, note: str = "") -> int:
+        return await self.journal.append(
+            "decision", {"decision": decision, "key": key, "note": note}, account=self.account, proposal_id=proposal.id
+        )
+
+    async def approve(self, proposal_id: str, *, key: str = "a") -> str:
+        """Re-checks and executes a pending proposal; returns a one-line outcome for the screen."""
+        async with self._decisions:
+            proposal = self._queue.take(proposal_id)
+            if proposal is None:
+                return self._say(f"{proposal_id} is no longer pending")
+            expired = expiry_reason(
+                proposal, now=self._clock(), marks=self._state.marks, max_price_move=self.config.proposals.max_price_move
+            )
+            if expired:
+                await self._decide(proposal, "expire", "", expired)
+                return self._say(f"{proposal.id} expired before approval ({expired})")
+            decision_seq = await self._decide(proposal, "approve", key)
+            denial = self._pretrade_denial(proposal.orders)
+            if denial:
+                await self.journal.append("denied", {"reason": denial}, account=self.account, proposal_id=proposal.id)
+                return self._say(f"{proposal.id} {denial}")
+            self._publish()
+            execution = await self._executor.execute(proposal.orders, decision_seq=decision_seq, proposal_id=proposal.id)
+            self._refresh_account()
+            return self._say(f"{proposal.id} approved: {execution.summary()}")
+
+    async def veto(self, proposal_id: str, *, key: str = "v") -> str:
+        """Drops a pending proposal and remembers it; returns a one-line outcome."""
+        async with self._decisions:
+            proposal = self._queue.take(proposal_id)
+            if proposal is None:
+                return self._say(f"{proposal_id} is no longer pending")
+            await self._decide(proposal, "veto", key)
+            self._queue.remember_veto(proposal, self.snapshot.drift)
+            return self._say(f"{proposal.id} vetoed; nothing identical until drift moves")
+
+    async def toggle_mode(self, *, key: str = "m") -> str:
+        """Switches continuous <-> interval rebalancing; returns a one-line outcome."""
+        async with self._decisions:
+            self._mode = RebalanceMode.INTERVAL if self._mode is RebalanceMode.CONTINUOUS else RebalanceMode.CONTINUOUS
+            if self._mode is RebalanceMode.INTERVAL and self._market_time is not None:
+                self._next_check_at = self._market_time + self.config.rebalance.interval_hours * 3600
+            await self.journal.append(
+                "mode",
+                {"mode": self._mode.value, "interval_hours": self.config.rebalance.interval_hours, "key": key},
+                account=self.account,
+            )
+            return self._say(f"rebalancing: {self._mode.value}")
+
+    async def _set_gate(self, gate: Gate, reason: str, key: str) -> None:
+        previous, self._gate = self._gate, gate
+        await self.journal.append(
+            "gate", {"from": previous.value, "to": gate.value, "reason": reason, "key": key}, account=self.account
+        )
+
+    async def flatten(self, *, key: str = "F", origin: str = "tui") -> FlattenReport:
+        """Cancels, halts, closes every position reduce-only and verifies; returns the report."""
+        async with self._decisions:
+            for proposal in self._queue.clear():
+                await self._decide(proposal, "expire", "", "withdrawn by flatten")
+            report = await flatten_all(
+                venue=self._venue,
+                journal=self.journal,
+                executor=self._executor,
+                account=self.account,
+                key=key,
+                origin=origin,
+                halt=lambda reason: self._set_gate(Gate.HALTED, reason, key),
+            )
+            self._refresh_account()
+            self._say(report.summary())
+            return report
+
+    async def resume(self, *, key: str) -> str:
+        """Moves the gate back to ACTIVE after a person confirmed it; returns a one-line outcome."""
+        async with self._decisions:
+            if self._gate is Gate.ACTIVE:
+                return self._say("gate already ACTIVE")
+            await self._set_gate(Gate.ACTIVE, "resumed by trader", key)
+            self._next_check_at = None
+            return self._say("gate ACTIVE: proposals resume")
+
+    async def _serve_remote_flatten(self) -> None:
+        # `cockpit flatten` in another shell writes a remote request; this engine owns the account.
+        requests = await self.journal.entries(kinds=["flatten"], account=self.account, after_seq=self._remote_seen_seq)
+        for entry in requests:
+            self._remote_seen_seq = max(self._remote_seen_seq, entry.seq)
+            if entry.payload.get("step") == "remote_request":
+                await self.flatten(key="cockpit flatten", origin=f"cli:{entry.seq}")
+
+    async def stop(self, reason: str) -> None:
+        """Journals the stop and closes the price source. Pending proposals simply lapse."""
+        try:
+            # The last prices, so a restart (or `cockpit flatten`) values the account exactly.
+            await self.journal.append("marks", {"prices": dict(self._state.marks)}, account=self.account)
+            await self.journal.append("stop", {"reason": reason}, account=self.account)
+        finally:
+            await self._source.close()
+
+    def ignore_remote_requests_before(self, seq: int) -> None:
+        """Marks journal rows up to `seq` as seen, so old remote flatten requests are not replayed."""
+        self._remote_seen_seq = seq
+
+    def _refresh_account(self) -> None:
+        balance, positions = self._venue.account()
+        self._state = self._state.with_account(balance, positions)
+        self._publish()
+
+    def _say(self, text: str) -> str:
+        self._publish(text)
+        return text

@@ -1,0 +1,99 @@
+"""Sending approved orders: journal the intent, send, journal the result. Nothing else sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cockpit.domain.account import realized_pnl
+from cockpit.domain.types import Order
+from cockpit.engine.records import fill_payload, order_payload
+from cockpit.journal.store import Journal
+from cockpit.venues.base import OrderResult, Venue
+
+
+def client_order_id(decision_seq: int, index: int) -> str:
+    """Returns the deterministic client order id of the `index`-th order of a journaled decision.
+
+    Derived from the decision's journal sequence number, so a restart that replays the decision
+    can ask the exchange about the same id instead of sending a second order.
+    """
+    return f"ck-{decision_seq}-{index}"
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What happened to each order of one decision."""
+
+    results: tuple[OrderResult, ...]
+
+    @property
+    def filled(self) -> int:
+        """Returns how many orders filled."""
+        return sum(1 for r in self.results if r.status == "filled")
+
+    def summary(self) -> str:
+        """Returns a one-line account of the outcome for the screen."""
+        rejected = [r for r in self.results if r.status == "rejected"]
+        unknown = sum(1 for r in self.results if r.status == "unknown")
+        text = f"{self.filled}/{len(self.results)} filled"
+        if rejected:
+            text += f"; rejected: {rejected[0].reason}"
+        if unknown:
+            text += f"; {unknown} unknown (will be resolved by query, never re-sent)"
+        return text
+
+
+class Executor:
+    """Sends orders for one account, journaling before and after every network call."""
+
+    def __init__(self, venue: Venue, journal: Journal, account: str) -> None:
+        self._venue = venue
+        self._journal = journal
+        self._account = account
+        self.in_flight = 0
+
+    async def execute(
+        self, orders: tuple[Order, ...], *, decision_seq: int, proposal_id: str | None
+    ) -> Execution:
+        """Sends `orders` one by one; returns their results. Each intent is committed to the
+        journal before its order leaves."""
+        results = []
+        for index, order in enumerate(orders):
+            order = replace(order, client_order_id=client_order_id(decision_seq, index))
+            await self._journal.append(
+                "order",
+                order_payload(order),
+                account=self._account,
+                symbol=order.symbol,
+                proposal_id=proposal_id,
+                client_order_id=order.client_order_id,
+            )
+            results.append(await self._send(order, proposal_id))
+        return Execution(tuple(results))
+
+    async def _send(self, order: Order, proposal_id: str | None) -> OrderResult:
+        positions_before = self._venue.account()[1]
+        self.in_flight += 1
+        try:
+            result = await self._venue.submit(order)
+        finally:
+            self.in_flight -= 1
+        await self._journal.append(
+            "order_result",
+            {"status": result.status, "reason": result.reason},
+            account=self._account,
+            symbol=order.symbol,
+            proposal_id=proposal_id,
+            client_order_id=order.client_order_id,
+        )
+        if result.fill is not None:
+            pnl = realized_pnl(positions_before.get(order.symbol), result.fill)
+            await self._journal.append(
+                "fill",
+                fill_payload(result.fill, pnl),
+                account=self._account,
+                symbol=order.symbol,
+                proposal_id=proposal_id,
+                client_order_id=order.client_order_id,
+            )
+        return result

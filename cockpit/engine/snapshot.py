@@ -1,0 +1,42 @@
+"""What the engine publishes: one immutable snapshot per update, read by the screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cockpit.domain.risk import RiskSnapshot
+from cockpit.domain.types import Gate, Proposal, RebalanceMode, State
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """Everything the screen needs, at one instant. `version` grows with every publish."""
+
+    version: int
+    taken_at: float  # engine clock (epoch s) when the snapshot was built
+    state: State
+    risk: RiskSnapshot
+    gate: Gate
+    mode: RebalanceMode
+    interval_hours: float
+    next_check_at: float | None  # market time (epoch s) of the next interval check
+    source_label: str  # LIVE / PAPER / REPLAY / SYNTHETIC
+    source_note: str  # e.g. "offline fallback"
+    account: str
+    proposals: tuple[Proposal, ...]
+    leverage_ceiling: float
+    target_leverage: float
+    in_flight: int  # orders sent and not yet answered
+    last_tick_at: float | None  # wall clock of the newest price
+    market_time: float | None  # timestamp of the newest price
+    stale: bool
+    notice: str = ""  # the last thing the engine wants the trader to read
+    drift: dict[str, float] = field(default_factory=dict)
+
+    def seconds_to_next_check(self) -> float | None:
+        """Returns market-time seconds until the next interval check, or None in continuous mode."""
+        if self.mode is not RebalanceMode.INTERVAL or self.next_check_at is None:
+            return None
+        if self.market_time is None:
+            return None
+        return max(0.0, self.next_check_at - self.market_time)

@@ -1,0 +1,277 @@
+"""The append-only decision journal: one SQLite file, one writer task per Journal.
+
+`append()` returns only after its row is COMMITTED with synchronous=FULL, so the engine can await
+an order intent and know it survives a crash before the order goes out (journal before network).
+WAL mode and a busy timeout let a second process (`cockpit flatten` from another SSH session)
+read and append to the same file while this one runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import aiosqlite
+
+from cockpit.journal import schema
+from cockpit.journal.codec import decode_payload, encode_payload
+from cockpit.journal.errors import JournalError
+from cockpit.journal.kinds import ALL_KINDS
+
+BUSY_TIMEOUT_MS = 5000
+# Rows already waiting when the writer wakes share one transaction (one fsync), up to this many.
+MAX_BATCH = 256
+
+_INSERT = (
+    "INSERT INTO entries (ts, account, kind, symbol, proposal_id, client_order_id, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_COLUMNS = "seq, ts, account, kind, symbol, proposal_id, client_order_id, payload"
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One journal row. `ts` is seconds since the epoch (UTC); `payload` is the decoded JSON
+    (non-finite floats appear as the strings "inf"/"-inf"/"nan")."""
+
+    seq: int
+    ts: float
+    account: str
+    kind: str
+    symbol: str | None
+    proposal_id: str | None
+    client_order_id: str | None
+    payload: dict
+
+
+def _entry(row: tuple) -> Entry:
+    return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], decode_payload(row[7]))
+
+
+def _open_error(path: Path, exc: sqlite3.Error) -> JournalError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
+        return JournalError(f"{path} is not a SQLite database (or is corrupt); refusing to use it")
+    return JournalError(f"cannot open journal {path}: {text}")
+
+
+async def _configure(db: aiosqlite.Connection, path: Path) -> None:
+    # busy_timeout first: switching to WAL itself needs a lock another process may hold.
+    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    rows = await db.execute_fetchall("PRAGMA journal_mode = WAL")
+    mode = str(rows[0][0]).lower() if rows else ""
+    if mode != "wal":
+        raise JournalError(f"cannot open journal {path}: WAL mode unavailable (got {mode!r})")
+    await db.execute("PRAGMA synchronous = FULL")
+
+
+class Journal:
+    """An open journal file. Create with `await Journal.open(path)`; close with `await close()`
+    or use `async with`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path, clock: Callable[[], float]):
+        self._db = db
+        self._path = path
+        self._clock = clock
+        self._queue: asyncio.Queue = asyncio.Queue()
+        # Reads share the writer's connection; holding this keeps them out of an open batch, so a
+        # read never sees rows that might still roll back.
+        self._lock = asyncio.Lock()
+        self._closing: asyncio.Task | None = None
+        self._writer = asyncio.get_running_loop().create_task(
+            self._run_writer(), name=f"journal-writer:{path.name}"
+        )
+
+    @classmethod
+    async def open(cls, path: str | Path, *, clock: Callable[[], float] = time.time) -> "Journal":
+        """Returns an open Journal on `path`, creating the file and its parent directories and
+        migrating an older schema forward. `clock` gives the default row time, epoch seconds.
+
+        Raises JournalError if the file is not a SQLite database, is not a cockpit journal, has a
+        newer schema than this code, or cannot be opened.
+        """
+        path = Path(path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot create journal directory {path.parent}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _open_error(path, exc) from exc
+        try:
+            await _configure(db, path)
+            await schema.migrate(db, str(path))
+        except sqlite3.Error as exc:
+            await db.close()
+            raise _open_error(path, exc) from exc
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path, clock)
+
+    @property
+    def path(self) -> Path:
+        """Returns the journal file's path."""
+        return self._path
+
+    @property
+    def closed(self) -> bool:
+        """Returns True once close() has been called."""
+        return self._closing is not None
+
+    async def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        account: str,
+        symbol: str | None = None,
+        proposal_id: str | None = None,
+        client_order_id: str | None = None,
+        ts: float | None = None,
+    ) -> int:
+        """Returns the seq of the new row, once it is committed to disk.
+
+        `ts` is epoch seconds (default: the journal's clock). Raises JournalError for an unknown
+        kind, an empty account, a payload that is not JSON, a closed journal, or a failed write
+        (in which case the row was not recorded). If the caller is cancelled while waiting, the
+        row is still written.
+        """
+        if self._closing is not None:
+            raise JournalError("journal is closed")
+        if self._writer.done():
+            raise JournalError("journal writer has stopped; reopen the journal")
+        if kind not in ALL_KINDS:
+            raise JournalError(f"unknown journal kind {kind!r}; add it to cockpit/journal/kinds.py")
+        if not isinstance(account, str) or not account:
+            raise JournalError("journal rows need a non-empty account name")
+        text = encode_payload(payload)
+        when = self._clock() if ts is None else float(ts)
+        if not math.isfinite(when):
+            raise JournalError(f"journal row time must be finite, got {when}")
+        future = asyncio.get_running_loop().create_future()
+        row = (when, account, kind, symbol, proposal_id, client_order_id, text)
+        self._queue.put_nowait((row, future))
+        return await future
+
+    async def entries(
+        self,
+        *,
+        limit: int | None = None,
+        kinds: Iterable[str] | None = None,
+        account: str | None = None,
+        after_seq: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Entry]:
+        """Returns committed rows matching every given filter, in seq order (descending if
+        `newest_first`). `limit` counts from the start of that order: the newest rows when
+        `newest_first`, else the oldest after `after_seq`."""
+        if self._closing is not None:
+            raise JournalError("journal is closed")
+        clauses: list[str] = []
+        params: list[Any] = []
+        if kinds is not None:
+            wanted = [kinds] if isinstance(kinds, str) else list(kinds)
+            if not wanted:
+                return []
+            clauses.append(f"kind IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+        if account is not None:
+            clauses.append("account = ?")
+            params.append(account)
+        if after_seq is not None:
+            clauses.append("seq > ?")
+            params.append(int(after_seq))
+        sql = f"SELECT {_COLUMNS} FROM entries"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq ASC"
+        if limit is not None:
+            if limit < 0:
+                raise JournalError(f"limit must be >= 0, got {limit}")
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        async with self._lock:
+            try:
+                rows = await self._db.execute_fetchall(sql, params)
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal read failed: {exc}") from exc
+        return [_entry(row) for row in rows]
+
+    async def last_seq(self) -> int:
+        """Returns the highest committed seq in the file (any process), or 0 if it is empty."""
+        newest = await self.entries(limit=1, newest_first=True)
+        return newest[0].seq if newest else 0
+
+    async def close(self) -> None:
+        """Writes every row already appended, stops the writer and closes the file. Idempotent."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def _shutdown(self) -> None:
+        self._queue.put_nowait(_STOP)
+        try:
+            await self._writer
+        finally:
+            await self._db.close()
+
+    async def __aenter__(self) -> "Journal":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _run_writer(self) -> None:
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[tuple[tuple, asyncio.Future]]) -> None:
+        seqs: list[int] = []
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                for row, _ in batch:
+                    cursor = await self._db.execute(_INSERT, row)
+                    seqs.append(cursor.lastrowid)
+                    await cursor.close()
+                await self._db.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    await self._db.execute("ROLLBACK")
+                except Exception:
+                    pass  # the failure may already have ended the transaction
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(
+                            JournalError(f"journal write failed, row not recorded: {exc}")
+                        )
+                if not isinstance(exc, Exception):
+                    raise
+                return
+        for (_, future), seq in zip(batch, seqs):
+            if not future.done():
+                future.set_result(seq)

@@ -1,0 +1,196 @@
+"""The Textual app: a thin shell that shows engine snapshots and turns keys into engine commands."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from cockpit.engine.engine import Engine
+from cockpit.engine.session import Session
+from cockpit.tui.screens.help_screen import HelpScreen
+from cockpit.tui.screens.journal_screen import JournalScreen
+from cockpit.tui.screens.quit_confirm import QuitConfirm
+from cockpit.tui.screens.typed_confirm import TypedConfirm
+from cockpit.tui.themes import shipped_themes
+from cockpit.tui.widgets.positions_table import PositionsTable
+from cockpit.tui.widgets.proposals_panel import ProposalsPanel
+from cockpit.tui.widgets.status_bar import StatusBar
+
+# Redraws are pulled from the engine's latest snapshot at this rate, never pushed per tick:
+# a burst of prices costs one redraw, which keeps a slow SSH link usable.
+REFRESH_SECONDS = 0.25
+
+
+class CockpitApp(App):
+    """Dashboard: header, positions, proposals, the last notice, and the keys in the footer."""
+
+    TITLE = "cockpit"
+    CSS = """
+    Screen { layout: vertical; }
+    #notice { height: 1; padding: 0 1; background: $surface; color: $text; }
+    """
+    BINDINGS = [
+        Binding("a", "approve", "Approve", id="approve"),
+        Binding("v", "veto", "Veto", id="veto"),
+        Binding("m", "toggle_mode", "Mode", id="mode"),
+        Binding("F", "flatten", "Flatten all", id="flatten"),
+        Binding("R", "resume", "Resume gate", id="resume", show=False),
+        Binding("j", "journal", "Journal", id="journal"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+        self.engine: Engine | None = None
+        self._shown_version = -1
+        self._engine_notice = ""
+        for theme in shipped_themes().values():
+            self.register_theme(theme)
+        self.theme = session.config.ui.theme
+
+    def compose(self) -> ComposeResult:
+        ui = self.session.config.ui
+        yield StatusBar(id="status")
+        yield PositionsTable(id="positions", watch_distance=ui.watch_distance, danger_distance=ui.danger_distance)
+        yield ProposalsPanel(id="proposals")
+        yield Static("", id="notice")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(StatusBar).show(None, self.session.describe_start())
+        self.query_one("#proposal-list", DataTable).focus()
+        self.start_engine()
+        self.set_interval(REFRESH_SECONDS, self.refresh_from_engine)
+
+    @work(group="engine", name="engine-start", exit_on_error=False)
+    async def start_engine(self) -> None:
+        """Opens the session and runs the engine until the price source ends or the app quits."""
+        self.engine = await self.session.open()
+        self.refresh_from_engine()
+        self.run_engine()
+
+    @work(group="engine", name="engine-run", exit_on_error=False)
+    async def run_engine(self) -> None:
+        """Feeds prices through the engine for the life of the app."""
+        assert self.engine is not None
+        await self.engine.run()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.say(f"{event.worker.name} failed: {error}")
+            if self.engine is None:
+                self.query_one(StatusBar).show(None, f"could not start: {error}")
+
+    def refresh_from_engine(self) -> None:
+        """Redraws every widget from the engine's newest snapshot, if it changed."""
+        if self.engine is None:
+            return
+        snapshot = self.engine.snapshot
+        self.query_one(StatusBar).show(snapshot)  # the countdown moves even when prices do not
+        if snapshot.version == self._shown_version:
+            return
+        self._shown_version = snapshot.version
+        self.query_one(PositionsTable).show(snapshot)
+        self.query_one(ProposalsPanel).show(snapshot)
+        if snapshot.notice != self._engine_notice:
+            self._engine_notice = snapshot.notice
+            self.say(snapshot.notice)
+
+    def say(self, text: str) -> None:
+        """Shows one line in the notice bar."""
+        self.query_one("#notice", Static).update(text)
+
+    # ---- actions: each is one engine command ----------------------------------------------
+
+    def _selected(self) -> str | None:
+        selected = self.query_one(ProposalsPanel).selected_id
+        if self.engine is None:
+            self.say("still starting: no proposals yet")
+            return None
+        if selected is None:
+            self.say("no proposal selected: nothing to decide")
+        return selected
+
+    async def action_approve(self) -> None:
+        proposal_id = self._selected()
+        if proposal_id is not None and self.engine is not None:
+            self.say(f"approving {proposal_id}…")
+            self.say(await self.engine.approve(proposal_id, key="a"))
+            self.refresh_from_engine()
+
+    async def action_veto(self) -> None:
+        proposal_id = self._selected()
+        if proposal_id is not None and self.engine is not None:
+            self.say(await self.engine.veto(proposal_id, key="v"))
+            self.refresh_from_engine()
+
+    async def action_toggle_mode(self) -> None:
+        if self.engine is None:
+            self.say("still starting: the mode can be switched once prices arrive")
+            return
+        self.say(await self.engine.toggle_mode(key="m"))
+        self.refresh_from_engine()
+
+    @work(group="dialogs", name="flatten-dialog", exclusive=True)
+    async def action_flatten(self) -> None:
+        """Asks for the typed word, then flattens everything."""
+        if self.engine is None:
+            self.say("still starting: use `cockpit flatten` from a shell if this is urgent")
+            return
+        confirmed = await self.push_screen_wait(
+            TypedConfirm(
+                "FLATTEN ALL",
+                "Cancels every order, halts automation, and closes every position reduce-only.",
+                "FLATTEN",
+            )
+        )
+        if not confirmed:
+            self.say("flatten cancelled: nothing was done")
+            return
+        self.say("flattening…")
+        report = await self.engine.flatten(key="F", origin="tui")
+        self.say(report.summary())
+        self.refresh_from_engine()
+
+    @work(group="dialogs", name="resume-dialog", exclusive=True)
+    async def action_resume(self) -> None:
+        """Asks for the typed word, then moves the gate back to ACTIVE."""
+        if self.engine is None:
+            return
+        confirmed = await self.push_screen_wait(
+            TypedConfirm("RESUME", f"Move the gate from {self.engine.gate.value} back to ACTIVE.", "RESUME")
+        )
+        if confirmed:
+            self.say(await self.engine.resume(key="R"))
+        else:
+            self.say("resume cancelled: the gate stays as it was")
+        self.refresh_from_engine()
+
+    def action_journal(self) -> None:
+        if self.engine is None:
+            self.say("still starting: the journal opens in a moment")
+            return
+        self.push_screen(JournalScreen(self.engine.journal))
+
+    def action_help(self) -> None:
+        keys = [(b.key_display or b.key, b.description) for b in self.BINDINGS if isinstance(b, Binding)]
+        self.push_screen(HelpScreen(keys))
+
+    @work(group="dialogs", name="quit-dialog", exclusive=True)
+    async def action_quit(self) -> None:
+        """Quits; asks first when orders are in flight."""
+        in_flight = self.engine.in_flight if self.engine else 0
+        if in_flight and not await self.push_screen_wait(QuitConfirm(in_flight)):
+            self.say("still running")
+            return
+        await self.session.close("quit")
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self.session.close("exit")

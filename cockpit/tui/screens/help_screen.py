@@ -1,0 +1,37 @@
+"""Help: every key, and the safety model in a few lines."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+SAFETY = """\
+[b]What cockpit never does without you[/b]
+• It sends no order you did not approve by keystroke: proposals wait, expire, and are
+  re-checked against the current state when you approve.
+• The leverage ceiling is checked on the state after the orders, fees and slippage included.
+• Every proposal, decision, order and fill is written to the journal before anything is sent.
+• Flatten (F, typed FLATTEN) cancels, halts automation and closes everything reduce-only.
+  From another shell: cockpit flatten."""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the app's bindings with their descriptions, and the safety model."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; max-width: 96; height: 90%; border: round $primary; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close", id="help-close")]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._keys = keys
+
+    def compose(self) -> ComposeResult:
+        lines = "\n".join(f"  [b]{key:>8}[/b]  {description}" for key, description in self._keys)
+        with VerticalScroll():
+            yield Static(f"[b]Keys[/b]\n{lines}\n\n{SAFETY}\n\nEscape closes this.")

@@ -1,0 +1,58 @@
+"""The positions table: size, entry, mark, PnL, leverage and, above all, liquidation distance."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from cockpit.engine.snapshot import EngineSnapshot
+from cockpit.tui import format as fmt
+
+COLUMNS = ("Symbol", "Side", "Size", "Entry", "Mark", "PnL", "Lev", "Liq price", "Liq dist")
+
+
+class PositionsTable(DataTable):
+    """One row per open position; the distance cell is coloured safe / watch / danger."""
+
+    DEFAULT_CSS = """
+    PositionsTable { height: auto; max-height: 10; }
+    """
+
+    def __init__(self, *, watch_distance: float, danger_distance: float, **kwargs) -> None:
+        super().__init__(cursor_type="none", zebra_stripes=False, **kwargs)
+        self._watch = watch_distance
+        self._danger = danger_distance
+        self._shown: tuple | None = None
+
+    def on_mount(self) -> None:
+        self.add_columns(*COLUMNS)
+
+    def show(self, snapshot: EngineSnapshot) -> None:
+        """Redraws the rows when anything visible changed (not on every tick)."""
+        rows = tuple(self._row(p) for p in snapshot.risk.positions)
+        key = tuple(tuple(cell.plain if isinstance(cell, Text) else cell for cell in row) for row in rows)
+        if key == self._shown:
+            return
+        self._shown = key
+        self.clear()
+        if not rows:
+            self.add_row("no open positions", *[""] * (len(COLUMNS) - 1))
+        for row in rows:
+            self.add_row(*row)
+
+    def _row(self, position) -> tuple:
+        band = fmt.distance_band(position.liquidation_distance, watch=self._watch, danger=self._danger)
+        colour = self.app.theme_variables.get(f"liq-{band}", "")
+        distance = Text(fmt.percent(position.liquidation_distance), style=f"bold {colour}", justify="right")
+        pnl = Text(fmt.money(position.unrealized_pnl, signed=True), justify="right")
+        return (
+            position.symbol.split(":")[0],
+            position.side,
+            Text(f"{abs(position.quantity):g}", justify="right"),
+            Text(fmt.price(position.entry_price), justify="right"),
+            Text(fmt.price(position.mark_price), justify="right"),
+            pnl,
+            Text(fmt.leverage(position.leverage), justify="right"),
+            Text(fmt.price(position.liquidation_price) if position.liquidation_price > 0 else "none", justify="right"),
+            distance,
+        )

@@ -1,0 +1,60 @@
+"""The header: where prices come from, mode and countdown, gate, equity, leverage vs ceiling."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from cockpit.domain.types import Gate, RebalanceMode
+from cockpit.engine.snapshot import EngineSnapshot
+from cockpit.tui import format as fmt
+
+_SOURCE_VARIABLE = {"LIVE": "source-live", "PAPER": "source-live", "REPLAY": "source-replay", "SYNTHETIC": "source-synthetic"}
+
+
+class StatusBar(Static):
+    """Two lines that answer: what am I looking at, and how much risk am I carrying."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 2; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def show(self, snapshot: EngineSnapshot | None, starting: str = "") -> None:
+        """Redraws from `snapshot` (or a "starting" line before the engine exists)."""
+        if snapshot is None:
+            self.update(Text(f"cockpit — {starting}", style="bold"))
+            return
+        self.update(self._render_snapshot(snapshot))
+
+    def _colour(self, name: str) -> str:
+        return self.app.theme_variables.get(name, "")
+
+    def _render_snapshot(self, snap: EngineSnapshot) -> Text:
+        risk = snap.risk
+        source = snap.source_label + (f" ({snap.source_note})" if snap.source_note else "")
+        line = Text()
+        line.append(f" {source} ", style=f"bold reverse {self._colour(_SOURCE_VARIABLE.get(snap.source_label, 'source-live'))}")
+        line.append(f"  {snap.account}  ")
+        if snap.mode is RebalanceMode.INTERVAL:
+            remaining = snap.seconds_to_next_check()
+            countdown = fmt.duration(remaining) if remaining is not None else "at first price"
+            line.append(f"interval {snap.interval_hours:g}h · next {countdown}")
+        else:
+            line.append("continuous")
+        gate_style = {Gate.ACTIVE: "liq-safe", Gate.REDUCING: "liq-watch", Gate.HALTED: "liq-danger"}[snap.gate]
+        line.append("  gate ")
+        line.append(snap.gate.value, style=f"bold {self._colour(gate_style)}")
+        if snap.stale and snap.last_tick_at is not None:
+            line.append(f"  STALE {snap.taken_at - snap.last_tick_at:.0f}s", style=f"bold {self._colour('liq-danger')}")
+        line.append("\n")
+        line.append(f" equity {fmt.money(risk.equity)} USDT  uPnL ")
+        line.append(fmt.money(risk.unrealized_pnl, signed=True))
+        line.append("  lev ")
+        over = risk.effective_leverage > snap.leverage_ceiling
+        line.append(fmt.leverage(risk.effective_leverage), style=f"bold {self._colour('liq-danger')}" if over else "bold")
+        ceiling_style = f"bold {self._colour('liq-danger')}" if snap.leverage_ceiling > 3.0 else ""
+        line.append(" / ")
+        line.append(f"{snap.leverage_ceiling:.2f}x max", style=ceiling_style)
+        if snap.in_flight:
+            line.append(f"  {snap.in_flight} in flight", style="bold")
+        return line

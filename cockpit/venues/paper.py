@@ -1,0 +1,304 @@
+"""The paper exchange: a USDT-M cross-margin account filled against observed prices.
+
+It charges what Binance would (taker fee, slippage, 8-hourly funding) and liquidates the way a
+Binance cross account does, so a strategy that survives on paper has faced the same arithmetic.
+Money is USDT, quantities base units, times epoch seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Callable, Mapping
+
+from cockpit.domain.account import FLAT_EPSILON, funding_amount, settle_fill, settle_funding
+from cockpit.domain.types import Balance, Fill, FundingPayment, Instrument, Order, Position, Tick
+from cockpit.venues.base import Liquidation, OrderResult, VenueEvent
+from cockpit.venues.funding import FundingSchedule, settlements_between
+
+_STEP_TOLERANCE = 1e-9  # base units; float residue of qty / step
+
+
+def _maintenance_margin(instrument: Instrument, notional: float) -> float:
+    """Maintenance margin in USDT: notional * mmr - cum of the tier holding `notional`."""
+    tiers = instrument.tiers
+    chosen = tiers[-1]
+    for tier in tiers:
+        if tier.min_notional <= notional < tier.max_notional:
+            chosen = tier
+            break
+    return max(notional * chosen.maintenance_margin_rate - chosen.maintenance_amount, 0.0)
+
+
+def _valid_price(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+class PaperVenue:
+    """A simulated Binance USDT-M account (one-way mode) that fills market orders at the mark.
+
+    Positions the venue opens are cross margin. Isolated positions passed in (with
+    `isolated_margin`) are honoured: their margin is part of `Balance.wallet`, they pay funding out
+    of it and are liquidated alone. Margin rule for orders that open or add exposure (reductions
+    are always allowed): after the fill, equity (wallet + unrealized PnL at marks) must exceed the
+    total maintenance margin, and gross notional / equity must be <= `max_leverage`.
+    """
+
+    name = "paper"
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        balance: Balance,
+        positions: Mapping[str, Position] | None = None,
+        *,
+        taker_fee: float = 0.0005,
+        maker_fee: float = 0.0002,
+        slippage: float = 0.0005,
+        funding: FundingSchedule | None = None,
+        clock: Callable[[], float] = time.time,
+        margin_mode: str = "cross",
+        max_leverage: float = 20.0,
+    ) -> None:
+        if margin_mode != "cross":
+            raise ValueError(f"paper venue: margin_mode {margin_mode!r} is not supported, use 'cross'")
+        self._instruments = dict(instruments)
+        unknown = [s for s in (positions or {}) if s not in self._instruments]
+        if unknown:
+            raise ValueError(f"paper venue: positions on unknown symbols {unknown}")
+        self._balance = balance
+        self._positions = {s: p for s, p in (positions or {}).items() if p.quantity != 0}
+        self.taker_fee = taker_fee
+        self.maker_fee = maker_fee  # kept for when limit orders rest; market orders pay taker
+        self.slippage = slippage
+        self.max_leverage = max_leverage
+        self._funding = funding if funding is not None else FundingSchedule.constant()
+        self._clock = clock
+        self._marks: dict[str, float] = {}
+        self._last_tick: dict[str, float] = {}
+
+    # -- account -------------------------------------------------------------------------------
+
+    def account(self) -> tuple[Balance, dict[str, Position]]:
+        """Returns (balance in USDT, open positions by symbol); copies, safe to keep."""
+        return self._balance, dict(self._positions)
+
+    def marks(self) -> dict[str, float]:
+        """Returns the latest mark price per symbol, in USDT."""
+        return dict(self._marks)
+
+    def set_marks(self, marks: Mapping[str, float]) -> None:
+        """Seeds mark prices (USDT) on restart, before any tick; invalid prices are ignored."""
+        for symbol, price in marks.items():
+            if symbol in self._instruments and _valid_price(price):
+                self._marks[symbol] = float(price)
+
+    def deposit(self, amount: float) -> Balance:
+        """Adds `amount` USDT (> 0) to the wallet; returns the new balance."""
+        if not (math.isfinite(amount) and amount > 0):
+            raise ValueError(f"deposit must be a positive amount of USDT, got {amount!r}")
+        self._balance = Balance(self._balance.wallet + amount, self._balance.currency)
+        return self._balance
+
+    # -- market --------------------------------------------------------------------------------
+
+    def observe(self, tick: Tick) -> list[VenueEvent]:
+        """Folds a tick in: new mark, funding for settlements crossed since this symbol's previous
+        tick, then a liquidation check at the tick's adverse extreme. Returns the FundingPayment
+        and Liquidation events it caused (USDT amounts)."""
+        symbol = tick.symbol
+        if symbol not in self._instruments or not _valid_price(tick.price):
+            return []
+        previous = self._last_tick.get(symbol)
+        self._last_tick[symbol] = tick.timestamp if previous is None else max(previous, tick.timestamp)
+        self._marks[symbol] = tick.price
+        events: list[VenueEvent] = []
+        if previous is not None and symbol in self._positions:
+            events.extend(self._settle_funding(symbol, previous, tick.timestamp))
+        position = self._positions.get(symbol)
+        if position is None:
+            return events
+        low = tick.low if _valid_price(tick.low) else tick.price
+        high = tick.high if _valid_price(tick.high) else tick.price
+        extreme = min(low, tick.price) if position.quantity > 0 else max(high, tick.price)
+        if position.margin_mode == "isolated":
+            events.extend(self._check_isolated(position, extreme, tick.timestamp))
+        else:
+            events.extend(self._check_cross(symbol, extreme, tick.timestamp))
+        return events
+
+    def _settle_funding(self, symbol: str, since: float, until: float) -> list[FundingPayment]:
+        mark = self._marks[symbol]
+        payments = []
+        for settlement in settlements_between(since, until):
+            position = self._positions[symbol]
+            rate = self._funding.rate(symbol, settlement)
+            amount = funding_amount(position, mark, rate)
+            if amount == 0:
+                continue
+            payment = FundingPayment(symbol, settlement, rate, amount)
+            self._balance = settle_funding(self._balance, payment)
+            if position.margin_mode == "isolated":
+                # Binance takes an isolated position's funding out of that position's margin.
+                self._positions[symbol] = replace(
+                    position, isolated_margin=position.isolated_margin + amount
+                )
+            payments.append(payment)
+        return payments
+
+    def _price(self, position: Position) -> float:
+        return self._marks.get(position.symbol, position.entry_price)
+
+    def _isolated_total(self) -> float:
+        return sum(p.isolated_margin for p in self._positions.values() if p.margin_mode == "isolated")
+
+    def _check_isolated(self, position: Position, price: float, timestamp: float) -> list[Liquidation]:
+        instrument = self._instruments[position.symbol]
+        pnl = position.unrealized_pnl(price)
+        if position.isolated_margin + pnl >= _maintenance_margin(instrument, position.notional(price)):
+            return []
+        wallet_before = self._balance.wallet
+        fee = max(position.isolated_margin + pnl, 0.0)  # what is left of the margin
+        fill = self._liquidation_fill(position, price, fee, timestamp)
+        balance, self._positions, realized = settle_fill(self._balance, self._positions, fill)
+        # The position loses exactly its margin; a deficit beyond it is the insurance fund's.
+        self._balance = Balance(wallet_before - position.isolated_margin, balance.currency)
+        return [Liquidation(fill, realized, fee)]
+
+    def _check_cross(self, symbol: str, extreme: float, timestamp: float) -> list[Liquidation]:
+        cross = [p for p in self._positions.values() if p.margin_mode != "isolated"]
+        prices = {p.symbol: (extreme if p.symbol == symbol else self._price(p)) for p in cross}
+        unrealized = sum(p.unrealized_pnl(prices[p.symbol]) for p in cross)
+        maintenance = {
+            p.symbol: _maintenance_margin(self._instruments[p.symbol], p.notional(prices[p.symbol]))
+            for p in cross
+        }
+        cross_wallet = self._balance.wallet - self._isolated_total()
+        if cross_wallet + unrealized >= sum(maintenance.values()):
+            return []
+        events = []
+        for position in cross:
+            fill = self._liquidation_fill(
+                position, prices[position.symbol], maintenance[position.symbol], timestamp
+            )
+            self._balance, self._positions, realized = settle_fill(
+                self._balance, self._positions, fill
+            )
+            events.append(Liquidation(fill, realized, fill.fee))
+        # The insurance fund absorbs a negative cross balance; isolated margins are untouched.
+        floor = self._isolated_total()
+        if self._balance.wallet < floor:
+            # Recorded on the event so a journal replay lands on the same wallet.
+            cover = floor - self._balance.wallet
+            events[-1] = replace(events[-1], insurance_cover=cover)
+            self._balance = Balance(floor, self._balance.currency)
+        return events
+
+    @staticmethod
+    def _liquidation_fill(position: Position, price: float, fee: float, timestamp: float) -> Fill:
+        side = "sell" if position.quantity > 0 else "buy"
+        return Fill(
+            position.symbol,
+            side,
+            abs(position.quantity),
+            price,
+            fee,
+            timestamp,
+            client_order_id=f"liquidation:{position.symbol}:{timestamp:.0f}",
+            liquidation=True,
+        )
+
+    # -- orders --------------------------------------------------------------------------------
+
+    async def submit(self, order: Order) -> OrderResult:
+        """Fills a market order at once at mark * (1 +/- slippage), paying taker_fee * notional
+        (USDT); returns "filled" with the Fill, or "rejected" with the reason (account unchanged)."""
+        reason = self._rejection(order)
+        if reason:
+            return OrderResult(order.client_order_id, "rejected", None, reason)
+        mark = self._marks[order.symbol]
+        price = mark * (1 + self.slippage) if order.side == "buy" else mark * (1 - self.slippage)
+        fee = self.taker_fee * order.quantity * price
+        fill = Fill(
+            order.symbol, order.side, order.quantity, price, fee, self._clock(), order.client_order_id
+        )
+        current = self._positions.get(order.symbol)
+        balance, positions, _ = settle_fill(self._balance, self._positions, fill)
+        after = positions.get(order.symbol)
+        reducing = _reduces(current, order.signed_quantity)
+        if current is not None and current.margin_mode == "isolated" and after is not None:
+            # A partial close releases margin in proportion to the quantity closed.
+            share = abs(after.quantity) / abs(current.quantity)
+            positions[order.symbol] = replace(after, isolated_margin=current.isolated_margin * share)
+        if not reducing:
+            reason = self._margin_problem(balance, positions)
+            if reason:
+                return OrderResult(order.client_order_id, "rejected", None, reason)
+        self._balance, self._positions = balance, positions
+        return OrderResult(order.client_order_id, "filled", fill)
+
+    def _rejection(self, order: Order) -> str:
+        instrument = self._instruments.get(order.symbol)
+        if instrument is None:
+            return f"unknown symbol {order.symbol}"
+        if order.order_type != "market":
+            return "limit orders are not supported by the paper venue yet"
+        if order.side not in ("buy", "sell"):
+            return f"unknown side {order.side!r}"
+        if order.symbol not in self._marks:
+            return f"no price yet for {order.symbol}"
+        quantity = order.quantity
+        if not (isinstance(quantity, (int, float)) and math.isfinite(quantity) and quantity > 0):
+            return f"quantity must be > 0, got {quantity!r}"
+        steps = round(quantity / instrument.step_size)
+        if abs(quantity - steps * instrument.step_size) > _STEP_TOLERANCE:
+            return f"quantity {quantity:g} is not a multiple of the step {instrument.step_size:g}"
+        current = self._positions.get(order.symbol)
+        reducing = _reduces(current, order.signed_quantity)
+        if order.reduce_only and not reducing:
+            return "reduce-only order would open, increase or flip the position"
+        if current is not None and current.margin_mode == "isolated" and not reducing:
+            return "adding to or flipping an isolated position is not supported by the paper venue"
+        notional = quantity * self._marks[order.symbol]
+        if notional < instrument.min_notional and not order.reduce_only:
+            return f"notional {notional:.2f} USDT is below the minimum {instrument.min_notional:g}"
+        return ""
+
+    def _margin_problem(self, balance: Balance, positions: Mapping[str, Position]) -> str:
+        equity = balance.wallet
+        gross = maintenance = 0.0
+        for position in positions.values():
+            price = self._price(position)
+            equity += position.unrealized_pnl(price)
+            notional = position.notional(price)
+            gross += notional
+            maintenance += _maintenance_margin(self._instruments[position.symbol], notional)
+        if equity <= maintenance:
+            return (
+                f"insufficient margin: equity {equity:.2f} USDT after the fill would not exceed "
+                f"maintenance margin {maintenance:.2f}"
+            )
+        if gross / equity > self.max_leverage + 1e-12:
+            return (
+                f"insufficient margin: leverage {gross / equity:.2f}x after the fill exceeds "
+                f"the venue's {self.max_leverage:g}x"
+            )
+        return ""
+
+    async def cancel_all(self) -> int:
+        """Returns 0: market orders never rest on the paper venue, so there is nothing to cancel."""
+        return 0
+
+    async def open_orders(self) -> list[Order]:
+        """Returns []: market orders never rest on the paper venue."""
+        return []
+
+
+def _reduces(position: Position | None, change: float) -> bool:
+    """True when `change` shrinks |position| without flipping it through zero."""
+    if position is None or abs(position.quantity) < FLAT_EPSILON:
+        return False
+    if position.quantity * change >= 0:
+        return False
+    return abs(change) <= abs(position.quantity) + FLAT_EPSILON

@@ -1,0 +1,242 @@
+"""The engine end to end on the paper venue: propose, approve, veto, expire, mode, restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from cockpit.domain.types import Gate, RebalanceMode
+from cockpit.journal.rebuild import rebuild_paper_account
+from tests.support import BTC, ETH, T0, FakeClock, config, start_engine, tick
+
+
+async def kinds(journal, **filters):
+    return [e.kind for e in await journal.entries(**filters)]
+
+
+@pytest.fixture
+async def running(tmp_path):
+    clock = FakeClock()
+    engine, journal, source = await start_engine(tmp_path / "j.sqlite", clock=clock)
+    yield engine, journal, clock
+    await journal.close()
+
+
+async def prices(engine, btc=60_000.0, eth=3_000.0, timestamp=T0):
+    await engine.on_tick(tick(BTC, btc, timestamp))
+    await engine.on_tick(tick(ETH, eth, timestamp))
+
+
+async def test_a_new_account_gets_a_rebalance_proposal_once_every_target_has_a_price(running):
+    engine, journal, _ = running
+    await engine.on_tick(tick(BTC, 60_000.0))
+    assert engine.snapshot.proposals == ()  # ETH has no price yet
+    await engine.on_tick(tick(ETH, 3_000.0))
+    (proposal,) = engine.snapshot.proposals
+    # Targets: BTC 0.5 * 2x * 10,000 = 10,000 USDT -> 0.1666 BTC, rounded down to step 0.001;
+    # ETH 0.3 * 2 * 10,000 = 6,000 USDT -> 2.000 ETH.
+    orders = {o.symbol: (o.side, o.quantity) for o in proposal.orders}
+    assert orders == {BTC: ("buy", 0.166), ETH: ("buy", 2.0)}
+    assert proposal.reason_numbers["drift_BTC"] == pytest.approx(-0.5)
+    assert proposal.reason_numbers["band"] == 0.05
+    # Leverage after ~ (9,960 + 6,000) / (10,000 - costs) ~ 1.6x
+    assert proposal.leverage_after == pytest.approx(1.6, abs=0.01)
+    rows = await journal.entries(kinds=["proposal"])
+    assert rows[0].proposal_id == proposal.id and rows[0].payload["reason_numbers"]["drift_ETH"] == pytest.approx(-0.3)
+
+
+async def test_approve_journals_decision_then_intent_then_result_then_fill(running):
+    engine, journal, _ = running
+    await prices(engine)
+    proposal = engine.snapshot.proposals[0]
+    message = await engine.approve(proposal.id, key="a")
+    assert "2/2 filled" in message
+    positions = engine.snapshot.state.positions
+    assert positions[BTC].quantity == pytest.approx(0.166) and positions[ETH].quantity == pytest.approx(2.0)
+    rows = [e for e in await journal.entries() if e.proposal_id == proposal.id]
+    sequence = [r.kind for r in rows]
+    assert sequence == ["proposal", "decision", "order", "order_result", "fill", "order", "order_result", "fill"]
+    decision = rows[1]
+    assert decision.payload["decision"] == "approve" and decision.payload["key"] == "a"
+    intents = [r for r in rows if r.kind == "order"]
+    assert [r.client_order_id for r in intents] == [f"ck-{decision.seq}-0", f"ck-{decision.seq}-1"]
+    fills = [r for r in rows if r.kind == "fill"]
+    assert {f.client_order_id for f in fills} == {r.client_order_id for r in intents}
+    # Buys pay mark * (1 + 0.0005 slippage): 60,000 -> 60,030.
+    btc_fill = next(f for f in fills if f.symbol == BTC)
+    assert btc_fill.payload["price"] == pytest.approx(60_030.0)
+
+
+async def test_nothing_is_sent_without_approval(running):
+    engine, journal, clock = running
+    await prices(engine)
+    for second in range(1, 50):
+        clock.advance(1)
+        await prices(engine, timestamp=T0 + second)
+    assert engine.snapshot.state.positions == {}
+    assert "order" not in await kinds(journal)
+
+
+async def test_veto_is_journaled_and_nothing_identical_is_proposed_until_drift_moves(running):
+    engine, journal, clock = running
+    await prices(engine)
+    proposal = engine.snapshot.proposals[0]
+    await engine.veto(proposal.id, key="v")
+    decision = (await journal.entries(kinds=["decision"]))[-1]
+    assert decision.payload == {"decision": "veto", "key": "v", "note": ""}
+    await engine.toggle_mode()  # continuous: checks on every update
+    for second in range(1, 20):
+        clock.advance(1)
+        await prices(engine, timestamp=T0 + second)
+    assert engine.snapshot.proposals == ()  # drift is the same as at the veto
+    assert await kinds(journal, kinds=["proposal"]) == ["proposal"]
+
+
+async def test_proposal_expires_after_its_ttl_and_then_cannot_be_approved(tmp_path):
+    clock = FakeClock()
+    engine, journal, _ = await start_engine(tmp_path / "j.sqlite", config(proposals={"ttl_seconds": 30.0}), clock=clock)
+    await prices(engine)
+    proposal = engine.snapshot.proposals[0]
+    clock.advance(31)
+    message = await engine.approve(proposal.id)
+    assert "expired" in message
+    assert engine.snapshot.state.positions == {}
+    decision = (await journal.entries(kinds=["decision"]))[-1]
+    assert decision.payload["decision"] == "expire" and decision.payload["note"].startswith("ttl")
+    assert "order" not in await kinds(journal)
+    await journal.close()
+
+
+async def test_proposal_expires_when_a_price_moves_too_far(running):
+    engine, journal, _ = running
+    await prices(engine)
+    proposal = engine.snapshot.proposals[0]
+    await engine.on_tick(tick(BTC, 60_000 * 1.012, T0 + 1))  # 1.2% > 1% max move
+    assert proposal.id not in {p.id for p in engine.snapshot.proposals}
+    decision = (await journal.entries(kinds=["decision"]))[0]
+    assert decision.proposal_id == proposal.id and "price_move" in decision.payload["note"]
+
+
+async def test_approval_is_denied_when_prices_are_stale(running):
+    engine, journal, clock = running
+    await prices(engine)
+    proposal = engine.snapshot.proposals[0]
+    clock.advance(31)  # stale_after_seconds = 30; the ttl is 120
+    message = await engine.approve(proposal.id)
+    assert "DENIED stale_data" in message
+    assert (await journal.entries(kinds=["denied"]))[0].payload["reason"].startswith("DENIED stale_data")
+    assert "order" not in await kinds(journal)
+
+
+async def test_approval_is_denied_when_leverage_after_would_break_the_ceiling(tmp_path):
+    cfg = config(proposals={"max_price_move": 0.9}, portfolio={"targets": {"BTC": 1.0}, "target_leverage": 2.9},
+                 rebalance={"mode": "continuous"})
+    engine, journal, _ = await start_engine(tmp_path / "j.sqlite", cfg)
+    await engine.on_tick(tick(BTC, 60_000.0))
+    await engine.approve(engine.snapshot.proposals[0].id)  # ~0.483 BTC, 2.9x
+    # BTC +10%: equity ~12,900, notional ~31,900 -> 2.47x; the engine proposes topping up to 2.9x.
+    await engine.on_tick(tick(BTC, 66_000.0, T0 + 1))
+    proposal = engine.snapshot.proposals[0]
+    assert all(o.side == "buy" for o in proposal.orders)
+    # Before approval BTC falls back to 60,060: the account is at 2.9x again, and the same
+    # top-up would now take it to ~3.4x.
+    await engine.on_tick(tick(BTC, 60_060.0, T0 + 2))
+    message = await engine.approve(proposal.id)
+    assert "DENIED leverage_after=" in message and "> ceiling=3.00" in message
+    denied = (await journal.entries(kinds=["denied"]))[0]
+    assert denied.proposal_id == proposal.id
+    assert len(await journal.entries(kinds=["order"])) == 1  # only the first, approved, buy
+    await journal.close()
+
+
+async def test_mode_toggle_is_journaled_and_continuous_checks_every_update(running):
+    engine, journal, clock = running
+    assert engine.mode is RebalanceMode.INTERVAL
+    await engine.toggle_mode(key="m")
+    assert engine.mode is RebalanceMode.CONTINUOUS
+    row = (await journal.entries(kinds=["mode"]))[-1]
+    assert row.payload["mode"] == "continuous" and row.payload["key"] == "m"
+    await engine.toggle_mode(key="m")
+    assert engine.mode is RebalanceMode.INTERVAL
+
+
+async def test_interval_mode_counts_down_in_market_time(running):
+    engine, _, clock = running
+    await prices(engine)
+    await engine.veto(engine.snapshot.proposals[0].id)
+    await prices(engine, timestamp=T0 + 3600)
+    assert engine.snapshot.seconds_to_next_check() == pytest.approx(3 * 3600)
+
+
+async def test_flatten_cancels_halts_closes_verifies_and_is_safe_twice(running):
+    engine, journal, _ = running
+    await prices(engine)
+    await engine.approve(engine.snapshot.proposals[0].id)
+    report = await engine.flatten(key="F")
+    assert report.flat and report.closed == 2
+    assert engine.snapshot.state.positions == {}
+    assert engine.gate is Gate.HALTED
+    steps = [e.payload["step"] for e in await journal.entries(kinds=["flatten"])]
+    assert steps == ["request", "cancel", "gate", "close", "verify", "done"]
+    closes = [e for e in await journal.entries(kinds=["order"]) if e.payload["reduce_only"]]
+    assert len(closes) == 2
+    again = await engine.flatten(key="F")
+    assert again.flat and again.closed == 0
+    assert len([e for e in await journal.entries(kinds=["order"]) if e.payload["reduce_only"]]) == 2
+
+
+async def test_halted_gate_blocks_proposals_until_a_person_resumes(running):
+    engine, journal, clock = running
+    await prices(engine)
+    await engine.flatten()
+    await engine.toggle_mode()
+    await prices(engine, timestamp=T0 + 1)
+    assert engine.snapshot.proposals == ()
+    await engine.resume(key="R")
+    assert engine.gate is Gate.ACTIVE
+    assert (await journal.entries(kinds=["gate"]))[-1].payload == {"from": "HALTED", "to": "ACTIVE", "reason": "resumed by trader", "key": "R"}
+    await prices(engine, timestamp=T0 + 2)
+    assert len(engine.snapshot.proposals) == 1
+
+
+async def test_a_restart_continues_the_paper_account_gate_and_mode_from_the_journal(tmp_path):
+    path = tmp_path / "j.sqlite"
+    engine, journal, _ = await start_engine(path)
+    await prices(engine)
+    await engine.approve(engine.snapshot.proposals[0].id)
+    await engine.toggle_mode()
+    before = engine.snapshot.state
+    await engine.stop("test")
+    await journal.close()
+
+    engine, journal, _ = await start_engine(path)
+    after = engine.snapshot.state
+    assert after.balance.wallet == pytest.approx(before.balance.wallet, rel=1e-12)
+    assert {s: (p.quantity, p.entry_price) for s, p in after.positions.items()} == {
+        s: (p.quantity, p.entry_price) for s, p in before.positions.items()
+    }
+    assert after.marks == pytest.approx(dict(before.marks))
+    assert engine.mode is RebalanceMode.CONTINUOUS
+    # Proposal ids keep counting across runs. BTC +50% lifts equity ~50%, so ETH's weight falls
+    # from 0.30 to ~0.20: 10 points of drift.
+    await prices(engine, btc=90_000.0, timestamp=T0 + 10)
+    assert engine.snapshot.proposals[0].id == "P-2"
+    kinds_seen = await kinds(journal, kinds=["start", "stop"])
+    assert kinds_seen == ["start", "stop", "start"]
+    await journal.close()
+
+
+async def test_liquidation_on_the_paper_venue_is_journaled_and_survives_a_restart(tmp_path):
+    path = tmp_path / "j.sqlite"
+    cfg = config(portfolio={"targets": {"BTC": 1.0}, "target_leverage": 3.0})
+    engine, journal, _ = await start_engine(path, cfg)
+    await engine.on_tick(tick(BTC, 60_000.0))
+    await engine.approve(engine.snapshot.proposals[0].id)
+    # 3x long: liquidation ~ 60,000 * (1 - 1/3) / (1 - 0.004) ~ 40,160; the bar trades down to 30,000.
+    await engine.on_tick(tick(BTC, 35_000.0, T0 + 60, low=30_000.0))
+    assert engine.snapshot.state.positions == {}
+    liquidation = (await journal.entries(kinds=["liquidation"]))[0]
+    assert liquidation.symbol == BTC
+    rebuilt = await rebuild_paper_account(journal, "paper-test")
+    assert rebuilt.positions == {}
+    assert rebuilt.balance.wallet == pytest.approx(engine.snapshot.state.balance.wallet)
+    await journal.close()

@@ -1,0 +1,135 @@
+"""Schema versions: fresh files, old files, a future migration, newer files, failed migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from cockpit.journal import Journal, JournalError, kinds, schema
+
+
+def _version(path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+
+def _tables(path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
+        return {row[0] for row in rows}
+
+
+def _make_v1_file(path) -> None:
+    """A version-1 file made by hand, as an older cockpit would have left it."""
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');" + schema.MIGRATIONS[0]
+    )
+    conn.execute(
+        "INSERT INTO entries (ts, account, kind, payload) VALUES (1.0, 'paper', 'deposit', ?)",
+        ('{"amount":500.0}',),
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_split_statements_keeps_triggers_whole():
+    statements = schema.split_statements(schema.MIGRATIONS[0])
+    assert len(statements) == 7  # table, 4 indexes, 2 triggers
+    assert sum("RAISE(ABORT" in s for s in statements) == 2
+
+
+async def test_new_file_starts_at_current_version(tmp_path):
+    path = tmp_path / "j.sqlite"
+    async with await Journal.open(path):
+        pass
+    assert _version(path) == schema.current_version() == 1
+    assert {"meta", "entries", "entries_no_update", "entries_no_delete"} <= _tables(path)
+
+
+async def test_empty_existing_file_is_version_0_and_migrates(tmp_path):
+    path = tmp_path / "j.sqlite"
+    path.touch()
+    async with await Journal.open(path) as journal:
+        assert await journal.append(kinds.NOTE, {"text": "x"}, account="a") == 1
+    assert _version(path) == 1
+
+
+async def test_version_1_file_opens_unchanged(tmp_path):
+    path = tmp_path / "j.sqlite"
+    _make_v1_file(path)
+    async with await Journal.open(path) as journal:
+        (old,) = await journal.entries()
+        assert old.payload == {"amount": 500.0}
+        assert await journal.append(kinds.NOTE, {}, account="paper") == 2
+    assert _version(path) == 1
+
+
+async def test_future_migration_2_applies_to_version_1_file(tmp_path, monkeypatch):
+    path = tmp_path / "j.sqlite"
+    _make_v1_file(path)
+    extra = """
+        ALTER TABLE entries ADD COLUMN venue TEXT;
+        CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, digest TEXT NOT NULL);
+        CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+        BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+    """
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + [extra])
+    async with await Journal.open(path) as journal:
+        assert [e.payload for e in await journal.entries()] == [{"amount": 500.0}]
+        await journal.append(kinds.NOTE, {"text": "v2"}, account="paper")
+    assert _version(path) == 2
+    assert {"checkpoints", "checkpoints_no_delete", "entries_no_update"} <= _tables(path)
+    with sqlite3.connect(path) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(entries)")]
+    assert columns[-1] == "venue"
+    # Reopening at version 2 runs nothing again.
+    async with await Journal.open(path) as journal:
+        assert len(await journal.entries()) == 2
+
+
+async def test_from_version_0_runs_every_migration(tmp_path, monkeypatch):
+    path = tmp_path / "j.sqlite"
+    monkeypatch.setattr(
+        schema, "MIGRATIONS", schema.MIGRATIONS + ["CREATE TABLE extra (x INTEGER);"]
+    )
+    async with await Journal.open(path):
+        pass
+    assert _version(path) == 2
+    assert {"entries", "extra"} <= _tables(path)
+
+
+async def test_failed_migration_leaves_file_untouched(tmp_path, monkeypatch):
+    path = tmp_path / "j.sqlite"
+    _make_v1_file(path)
+    broken = "CREATE TABLE half (x INTEGER); INSERT INTO no_such_table VALUES (1);"
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + [broken])
+    with pytest.raises(JournalError, match="migration to schema version 2 failed"):
+        await Journal.open(path)
+    assert _version(path) == 1
+    assert "half" not in _tables(path)
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "j.sqlite"
+    _make_v1_file(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    with pytest.raises(JournalError, match="schema version 7.*only knows up to 1.*upgrade"):
+        await Journal.open(path)
+    assert _version(path) == 7
+
+
+async def test_two_processes_opening_a_new_file_migrate_once(tmp_path):
+    path = tmp_path / "j.sqlite"
+    first, second = await asyncio.gather(Journal.open(path), Journal.open(path))
+    try:
+        await first.append(kinds.NOTE, {}, account="a")
+        assert len(await second.entries()) == 1
+    finally:
+        await first.close()
+        await second.close()
+    assert _version(path) == 1
