@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Mapping
 
+from cockpit.domain.stress import nearest_liquidation
 from cockpit.domain.risk import (
     account_equity,
     assess,
@@ -246,7 +247,7 @@ class RebalancePlan:
     orders: tuple[Order, ...]
     drift: Mapping[str, float]  # weight points per symbol, before the orders
     leverage_after: float  # effective leverage after the fills
-    liquidation_distance_after: float  # nearest position's distance after; inf when flat
+    liquidation_distance_after: float  # first liquidation after, alone or all together; inf flat
     estimated_cost: float  # fees + slippage, USDT
 
 
@@ -271,11 +272,12 @@ def plan_rebalance(
     )
     if not orders:
         return None
-    after = assess(simulate_fills(state, orders, slippage=slippage, fee_rate=fee_rate))
+    after_state = simulate_fills(state, orders, slippage=slippage, fee_rate=fee_rate)
+    after = assess(after_state)
     return RebalancePlan(
         orders=orders,
         drift=drift,
         leverage_after=after.effective_leverage,
-        liquidation_distance_after=after.nearest_liquidation_distance,
+        liquidation_distance_after=nearest_liquidation(after_state, after),
         estimated_cost=estimated_cost(state, orders, slippage=slippage, fee_rate=fee_rate),
     )

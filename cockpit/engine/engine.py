@@ -14,11 +14,12 @@ from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
 from cockpit.domain.rebalance import plan_rebalance, weight_drift
 from cockpit.domain.risk import assess, check_leverage_ceiling, is_risk_reducing
+from cockpit.domain.stress import account_liquidation_move
 from cockpit.domain.types import Fill, FundingPayment, Gate, Order, Proposal, RebalanceMode, State, Tick
 from cockpit.engine.executor import Executor
 from cockpit.engine.flatten import FlattenReport, flatten_all
 from cockpit.engine.proposals import ProposalQueue, expiry_reason
-from cockpit.engine.records import fill_payload, funding_payload, proposal_payload
+from cockpit.journal.kinds import fill_payload, funding_payload, proposal_payload
 from cockpit.engine.snapshot import EngineSnapshot
 from cockpit.journal.store import Journal
 from cockpit.venues.base import Liquidation, PriceSource, Venue
@@ -116,6 +117,7 @@ class Engine:
             taken_at=self._clock(),
             state=self._state,
             risk=risk,
+            account_liquidation_move=account_liquidation_move(self._state),
             gate=self._gate,
             mode=self._mode,
             interval_hours=self.config.rebalance.interval_hours,

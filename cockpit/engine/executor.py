@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from cockpit.domain.account import realized_pnl
 from cockpit.domain.types import Order
-from cockpit.engine.records import fill_payload, order_payload
+from cockpit.journal.kinds import fill_payload, order_payload
 from cockpit.journal.store import Journal
 from cockpit.venues.base import OrderResult, Venue
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Callable
 
 from cockpit.config import Config
 from cockpit.engine.bootstrap import MarketChoice, choose_market, open_engine
@@ -30,6 +32,7 @@ class Session:
         speed: float = 200.0,
         choice: MarketChoice | None = None,
         source: PriceSource | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.journal_path = journal_path
@@ -38,6 +41,7 @@ class Session:
         self._speed = speed
         self._choice = choice
         self._source = source
+        self._clock = clock
         self._lock = OwnerLock(journal_path)
         self.engine: Engine | None = None
         self._journal: Journal | None = None
@@ -62,7 +66,9 @@ class Session:
             choice = self._choice or await choose_market(
                 self.config, demo=self._demo, replay=self._replay, speed=self._speed
             )
-            self.engine = await open_engine(self.config, choice, self._journal, source=self._source)
+            self.engine = await open_engine(
+                self.config, choice, self._journal, source=self._source, clock=self._clock
+            )
             return self.engine
         except Exception:
             await self.close("failed to start")

@@ -16,6 +16,7 @@ class EngineSnapshot:
     taken_at: float  # engine clock (epoch s) when the snapshot was built
     state: State
     risk: RiskSnapshot
+    account_liquidation_move: float  # common adverse move that liquidates the account (fraction)
     gate: Gate
     mode: RebalanceMode
     interval_hours: float

@@ -55,7 +55,7 @@ class CockpitApp(App):
 
     def compose(self) -> ComposeResult:
         ui = self.session.config.ui
-        yield StatusBar(id="status")
+        yield StatusBar(id="status", watch_distance=ui.watch_distance, danger_distance=ui.danger_distance)
         yield PositionsTable(id="positions", watch_distance=ui.watch_distance, danger_distance=ui.danger_distance)
         yield ProposalsPanel(id="proposals")
         yield Static("", id="notice")

@@ -16,6 +16,8 @@ def price(value: float) -> str:
     """Returns a price with precision that suits its size (BTC 2 decimals, small coins more)."""
     if not math.isfinite(value) or value <= 0:
         return "—"
+    if value >= 10_000:
+        return f"{value:,.0f}"
     if value >= 1000:
         return f"{value:,.1f}"
     if value >= 1:

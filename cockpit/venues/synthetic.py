@@ -90,13 +90,14 @@ class SyntheticSource:
         bar_seconds: float = 3600.0,
         start_time: float | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        step_volatility: float = 0.0015,
+        step_volatility: float = 0.0004,
         crash_probability: float = 1 / 2000,
     ) -> None:
         """`interval`: wall-clock seconds between steps (tick timestamps advance by it too, so
         funding and expiries behave as in a live market). `bar_seconds`: market time one step
         stands for; the long-run per-step stdev is `step_volatility * sqrt(bar_seconds / 3600)`,
-        0.15 % by default — an exaggerated move per second so the demo acts within a minute.
+        0.04 % by default: lively to watch, yet calm enough that a 2-minute proposal usually
+        survives the 1 % price-move expiry (at 0.15 % per step nearly every one expired).
         `start_prices` are keyed by symbol or base (default BTC 60000, ETH 3000 USDT)."""
         self._instruments = dict(instruments if instruments is not None else DEFAULT_INSTRUMENTS)
         if not self._instruments:

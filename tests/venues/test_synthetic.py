@@ -27,7 +27,7 @@ def _autocorrelation(x: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def path() -> dict[str, np.ndarray]:
-    return SyntheticSource(start_time=0.0).generate(20_000)
+    return SyntheticSource(start_time=0.0, step_volatility=0.0015).generate(20_000)
 
 
 def test_same_seed_same_path_and_different_seeds_differ():
@@ -52,7 +52,7 @@ def test_fat_tails(path):
 
 def test_volatility_clusters_in_the_diffusion():
     # Without crashes the GARCH part alone shows it plainly: big moves follow big moves.
-    calm = SyntheticSource(start_time=0.0, crash_probability=0.0).generate(20_000)
+    calm = SyntheticSource(start_time=0.0, crash_probability=0.0, step_volatility=0.0015).generate(20_000)
     r = _returns(calm[BTC])
     assert _kurtosis(r) > 3.0
     assert _autocorrelation(r**2) > 0.05

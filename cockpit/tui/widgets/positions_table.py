@@ -8,14 +8,15 @@ from textual.widgets import DataTable
 from cockpit.engine.snapshot import EngineSnapshot
 from cockpit.tui import format as fmt
 
-COLUMNS = ("Symbol", "Side", "Size", "Entry", "Mark", "PnL", "Lev", "Liq price", "Liq dist")
+# Fits 80 columns: the distance, the column that matters most, must never scroll off.
+COLUMNS = ("Sym", "Side", "Size", "Entry", "Mark", "PnL", "Lev", "Liq price", "Liq dist")
 
 
 class PositionsTable(DataTable):
     """One row per open position; the distance cell is coloured safe / watch / danger."""
 
     DEFAULT_CSS = """
-    PositionsTable { height: auto; max-height: 10; }
+    PositionsTable { height: auto; max-height: 10; border-top: solid $primary; }
     """
 
     def __init__(self, *, watch_distance: float, danger_distance: float, **kwargs) -> None:
@@ -34,11 +35,12 @@ class PositionsTable(DataTable):
         if key == self._shown:
             return
         self._shown = key
-        self.clear()
-        if not rows:
-            self.add_row("no open positions", *[""] * (len(COLUMNS) - 1))
+        # Columns are rebuilt so their widths follow what is shown now, not the widest ever.
+        self.clear(columns=True)
+        self.add_columns(*COLUMNS)
         for row in rows:
             self.add_row(*row)
+        self.border_title = f"Positions ({len(rows)})" if rows else "Positions (none open)"
 
     def _row(self, position) -> tuple:
         band = fmt.distance_band(position.liquidation_distance, watch=self._watch, danger=self._danger)
@@ -46,7 +48,7 @@ class PositionsTable(DataTable):
         distance = Text(fmt.percent(position.liquidation_distance), style=f"bold {colour}", justify="right")
         pnl = Text(fmt.money(position.unrealized_pnl, signed=True), justify="right")
         return (
-            position.symbol.split(":")[0],
+            position.symbol.split("/")[0],
             position.side,
             Text(f"{abs(position.quantity):g}", justify="right"),
             Text(fmt.price(position.entry_price), justify="right"),

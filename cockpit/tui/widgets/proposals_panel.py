@@ -64,7 +64,8 @@ class ProposalsPanel(Vertical):
         if rows != self._shown:
             selected = self.selected_id
             self._shown = rows
-            table.clear()
+            table.clear(columns=True)
+            table.add_columns(*COLUMNS)
             for row in rows:
                 table.add_row(*row, key=row[0])
             if selected in self._proposals:

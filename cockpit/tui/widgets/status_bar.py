@@ -19,6 +19,11 @@ class StatusBar(Static):
     StatusBar { height: 2; background: $panel; color: $foreground; padding: 0 1; }
     """
 
+    def __init__(self, *, watch_distance: float, danger_distance: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._watch = watch_distance
+        self._danger = danger_distance
+
     def show(self, snapshot: EngineSnapshot | None, starting: str = "") -> None:
         """Redraws from `snapshot` (or a "starting" line before the engine exists)."""
         if snapshot is None:
@@ -47,14 +52,20 @@ class StatusBar(Static):
         if snap.stale and snap.last_tick_at is not None:
             line.append(f"  STALE {snap.taken_at - snap.last_tick_at:.0f}s", style=f"bold {self._colour('liq-danger')}")
         line.append("\n")
-        line.append(f" equity {fmt.money(risk.equity)} USDT  uPnL ")
+        line.append(f" equity {fmt.money(risk.equity)}  uPnL ")
         line.append(fmt.money(risk.unrealized_pnl, signed=True))
         line.append("  lev ")
         over = risk.effective_leverage > snap.leverage_ceiling
         line.append(fmt.leverage(risk.effective_leverage), style=f"bold {self._colour('liq-danger')}" if over else "bold")
+        # A ceiling above 3x is allowed only by explicit setting; it stays in the danger colour.
         ceiling_style = f"bold {self._colour('liq-danger')}" if snap.leverage_ceiling > 3.0 else ""
-        line.append(" / ")
-        line.append(f"{snap.leverage_ceiling:.2f}x max", style=ceiling_style)
+        line.append("/")
+        line.append(f"{snap.leverage_ceiling:.2f}x", style=ceiling_style)
+        if snap.risk.positions:
+            move = snap.account_liquidation_move
+            band = fmt.distance_band(move, watch=self._watch, danger=self._danger)
+            line.append("  liq all ")
+            line.append(fmt.percent(-move, signed=True) if move < 10 else "none", style=f"bold {self._colour(f'liq-{band}')}")
         if snap.in_flight:
             line.append(f"  {snap.in_flight} in flight", style="bold")
         return line
