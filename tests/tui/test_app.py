@@ -58,7 +58,7 @@ async def test_a_approves_the_selected_proposal_and_the_position_appears(tmp_pat
         await pilot.pause(0.3)
         table = app.query_one(PositionsTable)
         symbols = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
-        assert symbols == {"BTC/USDT", "ETH/USDT"}
+        assert symbols == {"BTC", "ETH"}
         assert "approved: 2/2 filled" in str(app.query_one("#notice").render())
     decisions = await journal_rows(tmp_path, "decision")
     assert [(d.payload["decision"], d.payload["key"]) for d in decisions] == [("approve", "a")]
