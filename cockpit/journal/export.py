@@ -189,11 +189,19 @@ def summarize(entry: Entry) -> str:
     return text
 
 
-def format_entries(entries: Iterable[Entry]) -> list[str]:
-    """Returns one line per entry: "#seq  YYYY-MM-DD HH:MM:SS UTC  kind  symbol  summary"."""
+def format_entries(entries: Iterable[Entry], *, compact: bool = False) -> list[str]:
+    """Returns one line per entry: "#seq  YYYY-MM-DD HH:MM:SS UTC  kind  symbol  summary".
+
+    `compact` (for an 80-column screen) shows the time of day only and the base asset
+    ("BTC" for "BTC/USDT:USDT"), so the summary keeps its room.
+    """
     lines = []
     for e in entries:
-        when = datetime.fromtimestamp(e.ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        symbol = e.symbol or "-"
-        lines.append(f"#{e.seq:<6} {when} UTC  {e.kind:<12} {symbol:<15} {summarize(e)}")
+        moment = datetime.fromtimestamp(e.ts, tz=timezone.utc)
+        if compact:
+            symbol = (e.symbol or "-").split("/")[0]
+            lines.append(f"{moment:%H:%M:%S} {e.kind:<12} {symbol:<5} {summarize(e)}")
+        else:
+            symbol = e.symbol or "-"
+            lines.append(f"#{e.seq:<6} {moment:%Y-%m-%d %H:%M:%S} UTC  {e.kind:<12} {symbol:<15} {summarize(e)}")
     return lines

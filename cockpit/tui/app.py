@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
@@ -43,6 +44,10 @@ class CockpitApp(App):
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
+    # Deciding needs the proposal in view: these keys act only on the dashboard. Flatten and
+    # quit work from every screen.
+    DASHBOARD_ONLY = frozenset({"approve", "veto", "toggle_mode", "resume"})
+
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session
@@ -60,6 +65,13 @@ class CockpitApp(App):
         yield ProposalsPanel(id="proposals")
         yield Static("", id="notice")
         yield Footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, ModalScreen) and action != "quit":
+            return False  # a dialog is open: keys belong to it (a fast "F" must not re-open it)
+        if action in self.DASHBOARD_ONLY and len(self.screen_stack) > 1:
+            return False
+        return True
 
     def on_mount(self) -> None:
         self.query_one(StatusBar).show(None, self.session.describe_start())

@@ -56,3 +56,15 @@ def distance_band(distance: float, *, watch: float, danger: float) -> str:
     if distance < watch:
         return "watch"
     return "safe"
+
+
+def reason_number(name: str, value: float) -> str:
+    """Returns a proposal's reason figure as a trader reads it: drift and band in weight points
+    ("-50.0 pts"), leverage as "1.60x", money with separators, anything else to 4 digits."""
+    if name.startswith("drift") or name == "band":
+        return f"{value * 100:+.1f} pts" if name.startswith("drift") else f"{value * 100:.1f} pts"
+    if "leverage" in name:
+        return leverage(value)
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"

@@ -16,6 +16,7 @@ from cockpit.tui.app import CockpitApp
 from cockpit.tui.screens.quit_confirm import QuitConfirm
 from cockpit.tui.screens.typed_confirm import TypedConfirm
 from cockpit.tui.widgets.positions_table import PositionsTable
+from textual.widgets import Input, Log
 from tests.support import BTC, ETH, T0, FakeClock, QueueSource, config, tick
 
 
@@ -107,7 +108,7 @@ async def test_flatten_with_the_typed_word_closes_everything_and_halts(tmp_path)
         await pilot.press("a")
         await until(pilot, lambda: len(app.engine.snapshot.state.positions) == 2)
         await pilot.press("F")
-        await until(pilot, lambda: isinstance(app.screen, TypedConfirm))
+        await until(pilot, lambda: isinstance(app.focused, Input))
         await pilot.press(*"FLATTEN", "enter")
         await until(pilot, lambda: app.engine.gate is Gate.HALTED and not app.engine.snapshot.state.positions)
         await pilot.pause(0.3)
@@ -126,7 +127,7 @@ async def test_flatten_without_the_exact_word_does_nothing(tmp_path, typed):
         await pilot.press("a")
         await until(pilot, lambda: len(app.engine.snapshot.state.positions) == 2)
         await pilot.press("F")
-        await until(pilot, lambda: isinstance(app.screen, TypedConfirm))
+        await until(pilot, lambda: isinstance(app.focused, Input))
         await pilot.press(*typed, "enter")
         await pilot.pause(0.2)
         assert isinstance(app.screen, TypedConfirm)  # still asking
@@ -190,8 +191,6 @@ async def test_j_opens_the_journal_and_escape_returns(tmp_path):
         await started_with_a_proposal(pilot, app, source)
         await pilot.press("j")
         await pilot.pause(0.3)
-        from textual.widgets import Log
-
         log = app.screen.query_one(Log)
         text = "\n".join(log.lines)
         assert "proposal" in text and "deposit" in text
@@ -213,3 +212,16 @@ def test_dashboard_snapshot_at_80x24(tmp_path, snap_compare):
         await pilot.pause(0.4)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_deciding_keys_do_nothing_on_the_journal_screen(tmp_path):
+    app, source = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started_with_a_proposal(pilot, app, source)
+        await pilot.press("j")
+        await pilot.pause(0.2)
+        await pilot.press("a", "v", "m")
+        await pilot.pause(0.2)
+        assert len(app.engine.snapshot.proposals) == 1
+        assert app.engine.mode is RebalanceMode.INTERVAL
+    assert await journal_rows(tmp_path, "decision") == []

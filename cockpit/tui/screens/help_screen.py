@@ -8,14 +8,18 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-SAFETY = """\
-[b]What cockpit never does without you[/b]
-• It sends no order you did not approve by keystroke: proposals wait, expire, and are
-  re-checked against the current state when you approve.
-• The leverage ceiling is checked on the state after the orders, fees and slippage included.
-• Every proposal, decision, order and fill is written to the journal before anything is sent.
-• Flatten (F, typed FLATTEN) cancels, halts automation and closes everything reduce-only.
-  From another shell: cockpit flatten."""
+SAFETY = "\n".join(
+    [
+        "[b]What cockpit never does without you[/b]",
+        "• It sends no order you did not approve by keystroke. Proposals wait, expire, and are "
+        "re-checked against the current state when you approve.",
+        "• The leverage ceiling is checked on the state after the orders, fees and slippage included.",
+        "• Every proposal, decision, order and fill is written to the journal before anything is sent.",
+        "• Flatten (F, then type FLATTEN) cancels, halts automation and closes everything "
+        "reduce-only. From another shell: cockpit flatten.",
+        "• After a halt the gate stays HALTED, across restarts, until you press R and type RESUME.",
+    ]
+)
 
 
 class HelpScreen(ModalScreen[None]):

@@ -30,7 +30,7 @@ class JournalScreen(Screen):
         self._journal = journal
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Journal — newest {SHOWN} entries", id="journal-title")
+        yield Static(f"Journal — newest {SHOWN} entries, times UTC (full: cockpit journal)", id="journal-title")
         yield Log(id="journal-log", auto_scroll=True)
         yield Footer()
 
@@ -41,4 +41,4 @@ class JournalScreen(Screen):
         entries = await self._journal.entries(limit=SHOWN, newest_first=True)
         log = self.query_one(Log)
         log.clear()
-        log.write_lines(format_entries(list(reversed(entries))))
+        log.write_lines(format_entries(list(reversed(entries)), compact=True))

@@ -78,7 +78,7 @@ class ProposalsPanel(Vertical):
         if proposal is None:
             reason.update("No proposals. cockpit proposes when a weight leaves its band.")
             return
-        numbers = "  ".join(f"{k}={v:.4g}" for k, v in proposal.reason_numbers.items())
+        numbers = "  ".join(f"{k}={fmt.reason_number(k, v)}" for k, v in proposal.reason_numbers.items())
         text = Text()
         text.append(f"{proposal.id} {proposal.kind}: ", style="bold")
         text.append(f"{proposal.reason}\n{describe_orders(proposal)}\n{numbers}")

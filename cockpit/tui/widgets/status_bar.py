@@ -49,6 +49,8 @@ class StatusBar(Static):
         gate_style = {Gate.ACTIVE: "liq-safe", Gate.REDUCING: "liq-watch", Gate.HALTED: "liq-danger"}[snap.gate]
         line.append("  gate ")
         line.append(snap.gate.value, style=f"bold {self._colour(gate_style)}")
+        if snap.gate is not Gate.ACTIVE:
+            line.append(" (R resumes)")
         if snap.stale and snap.last_tick_at is not None:
             line.append(f"  STALE {snap.taken_at - snap.last_tick_at:.0f}s", style=f"bold {self._colour('liq-danger')}")
         line.append("\n")
