@@ -10,6 +10,8 @@ from pathlib import Path
 
 from cockpit import __version__
 from cockpit.config import Config, ConfigError, load_config
+from cockpit.engine.session import SessionError
+from cockpit.journal.errors import JournalError
 
 EXIT_USAGE = 2
 
@@ -123,6 +125,21 @@ def _flatten(args: argparse.Namespace, config: Config) -> int:
     return 0 if outcome.flat else 1
 
 
+async def _preflight(path: Path) -> None:
+    """Raises SessionError or JournalError (one line) if the journal cannot be used, before any
+    screen is drawn."""
+    from cockpit.engine.lock import OwnerLock
+    from cockpit.journal.store import Journal
+
+    lock = OwnerLock(path)
+    if not lock.acquire():
+        raise SessionError(f"another cockpit is running on {path}; use it, or `cockpit flatten` from here")
+    try:
+        await (await Journal.open(path)).close()
+    finally:
+        lock.release()
+
+
 def _run_cockpit(args: argparse.Namespace, config: Config) -> int:
     from cockpit.engine.session import Session
     from cockpit.venues.replay import ReplayDataError, load_bars
@@ -137,6 +154,7 @@ def _run_cockpit(args: argparse.Namespace, config: Config) -> int:
     problem = _theme_problem(config)
     if problem:
         return _fail(problem)
+    asyncio.run(_preflight(journal_path(config)))
     from cockpit.tui.app import CockpitApp
 
     session = Session(config, journal_path(config), demo=args.demo, replay=args.replay, speed=args.speed)
@@ -164,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         return _run_cockpit(args, config)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `cockpit journal | head`: the reader left; that is not an error. Silence the final flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (JournalError, SessionError) as error:
+        return _fail(str(error))
     except Exception as error:  # noqa: BLE001 - the trader gets one line, never a traceback
         if os.environ.get("COCKPIT_DEBUG"):
             raise

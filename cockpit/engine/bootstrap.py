@@ -38,7 +38,8 @@ async def choose_market(config: Config, *, demo: bool, replay: list[Path], speed
     """Returns the market to run on: replay files, the synthetic demo, or live public prices when
     the exchange answers within the configured timeout (the synthetic demo otherwise)."""
     if replay:
-        return MarketChoice("replay", f"paper-replay-{int(time.time())}", "history", tuple(replay), speed)
+        started = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        return MarketChoice("replay", f"paper-replay-{started}", "", tuple(replay), speed)
     if demo:
         return MarketChoice("demo", DEMO_ACCOUNT, "demo")
     from cockpit.venues.live import LiveTickerSource

@@ -27,7 +27,7 @@ from cockpit.venues.base import Liquidation, PriceSource, Venue
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 1.0
-MARKS_EVERY_SECONDS = 10.0
+MARKS_EVERY_SECONDS = 60.0  # last prices for restarts and `cockpit flatten`; fills carry theirs
 
 
 def target_symbols(config: Config) -> dict[str, float]:

@@ -47,6 +47,7 @@ class CockpitApp(App):
     # Deciding needs the proposal in view: these keys act only on the dashboard. Flatten and
     # quit work from every screen.
     DASHBOARD_ONLY = frozenset({"approve", "veto", "toggle_mode", "resume"})
+    COCKPIT_ACTIONS = DASHBOARD_ONLY | {"flatten", "journal", "help"}
 
     def __init__(self, session: Session) -> None:
         super().__init__()
@@ -67,7 +68,7 @@ class CockpitApp(App):
         yield Footer()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if isinstance(self.screen, ModalScreen) and action != "quit":
+        if action in self.COCKPIT_ACTIONS and isinstance(self.screen, ModalScreen):
             return False  # a dialog is open: keys belong to it (a fast "F" must not re-open it)
         if action in self.DASHBOARD_ONLY and len(self.screen_stack) > 1:
             return False

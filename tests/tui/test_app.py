@@ -225,3 +225,21 @@ async def test_deciding_keys_do_nothing_on_the_journal_screen(tmp_path):
         assert len(app.engine.snapshot.proposals) == 1
         assert app.engine.mode is RebalanceMode.INTERVAL
     assert await journal_rows(tmp_path, "decision") == []
+
+
+async def test_help_opens_with_question_mark_and_closes_with_escape(tmp_path):
+    from cockpit.tui.screens.help_screen import HelpScreen
+
+    app, source = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.engine is not None)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("F")  # the dashboard's keys are asleep under a dialog
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        await pilot.press("q")
+        await pilot.pause(0.3)
+        assert not app.is_running

@@ -8,9 +8,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
 from cockpit.journal.export import format_entries
+from cockpit.journal.kinds import ALL_KINDS, MARKS
 from cockpit.journal.store import Journal
 
 SHOWN = 300
+# Price bookkeeping (marks) would drown the decisions; `cockpit journal` still shows it.
+DECISION_KINDS = sorted(ALL_KINDS - {MARKS})
 
 
 class JournalScreen(Screen):
@@ -30,7 +33,7 @@ class JournalScreen(Screen):
         self._journal = journal
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Journal — newest {SHOWN} entries, times UTC (full: cockpit journal)", id="journal-title")
+        yield Static(f"Journal — newest {SHOWN} decisions and events, UTC (all: cockpit journal)", id="journal-title")
         yield Log(id="journal-log", auto_scroll=True)
         yield Footer()
 
@@ -38,7 +41,7 @@ class JournalScreen(Screen):
         await self.action_reload()
 
     async def action_reload(self) -> None:
-        entries = await self._journal.entries(limit=SHOWN, newest_first=True)
+        entries = await self._journal.entries(kinds=DECISION_KINDS, limit=SHOWN, newest_first=True)
         log = self.query_one(Log)
         log.clear()
         log.write_lines(format_entries(list(reversed(entries)), compact=True))

@@ -40,7 +40,8 @@ class PositionsTable(DataTable):
         self.add_columns(*COLUMNS)
         for row in rows:
             self.add_row(*row)
-        self.border_title = f"Positions ({len(rows)})" if rows else "Positions (none open)"
+        count = f"{len(rows)} open" if rows else "none open"
+        self.border_title = f"Positions · {snapshot.account} · {count}"
 
     def _row(self, position) -> tuple:
         band = fmt.distance_band(position.liquidation_distance, watch=self._watch, danger=self._danger)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -39,7 +41,11 @@ class StatusBar(Static):
         source = snap.source_label + (f" ({snap.source_note})" if snap.source_note else "")
         line = Text()
         line.append(f" {source} ", style=f"bold reverse {self._colour(_SOURCE_VARIABLE.get(snap.source_label, 'source-live'))}")
-        line.append(f"  {snap.account}  ")
+        if snap.market_time is not None:
+            # In a replay the date is the point; live, the clock shows the feed is moving.
+            shape = "%Y-%m-%d %H:%M" if snap.source_label == "REPLAY" else "%H:%M:%S"
+            line.append(f" {datetime.fromtimestamp(snap.market_time, tz=timezone.utc):{shape}}")
+        line.append("  ")
         if snap.mode is RebalanceMode.INTERVAL:
             remaining = snap.seconds_to_next_check()
             countdown = fmt.duration(remaining) if remaining is not None else "at first price"
