@@ -130,6 +130,12 @@ async def open_engine(
         clock=clock,
     )
     engine.ignore_remote_requests_before(newest[0].seq if newest else 0)
+    last_run = await journal.entries(kinds=["start", "stop"], account=choice.account, newest_first=True, limit=1)
+    if last_run and last_run[0].kind == "start":
+        pid = last_run[0].payload.get("pid", "?")
+        await journal.append(
+            "note", {"text": f"the previous run (pid {pid}) ended without a stop: killed or crashed"}, account=choice.account
+        )
     await journal.append(
         "start",
         {"version": __version__, "source": source.label, "config_hash": config.digest(), "pid": os.getpid(), "note": choice.note},

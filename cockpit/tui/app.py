@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -55,6 +59,7 @@ class CockpitApp(App):
         self.engine: Engine | None = None
         self._shown_version = -1
         self._engine_notice = ""
+        self._exit_reason = "exit"
         for theme in shipped_themes().values():
             self.register_theme(theme)
         self.theme = session.config.ui.theme
@@ -75,6 +80,7 @@ class CockpitApp(App):
         return True
 
     def on_mount(self) -> None:
+        self._listen_for_hangup()
         self.query_one(StatusBar).show(None, self.session.describe_start())
         self.query_one("#proposal-list", DataTable).focus()
         self.start_engine()
@@ -205,5 +211,16 @@ class CockpitApp(App):
         await self.session.close("quit")
         self.exit()
 
+    def _listen_for_hangup(self) -> None:
+        # A dropped SSH link sends SIGHUP; exit cleanly so the stop and last prices are journaled.
+        loop = asyncio.get_running_loop()
+        for hangup in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+                loop.add_signal_handler(hangup, self._hang_up, hangup.name)
+
+    def _hang_up(self, signal_name: str) -> None:
+        self._exit_reason = f"signal {signal_name}"
+        self.exit()
+
     async def on_unmount(self) -> None:
-        await self.session.close("exit")
+        await self.session.close(self._exit_reason)

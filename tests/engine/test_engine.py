@@ -240,3 +240,17 @@ async def test_liquidation_on_the_paper_venue_is_journaled_and_survives_a_restar
     assert rebuilt.positions == {}
     assert rebuilt.balance.wallet == pytest.approx(engine.snapshot.state.balance.wallet)
     await journal.close()
+
+
+async def test_a_run_that_ended_without_a_stop_is_noted_at_the_next_start(tmp_path):
+    path = tmp_path / "j.sqlite"
+    engine, journal, _ = await start_engine(path)
+    await journal.close()  # no engine.stop(): as if killed
+    engine, journal, _ = await start_engine(path)
+    notes = await journal.entries(kinds=["note"])
+    assert len(notes) == 1 and "ended without a stop" in notes[0].payload["text"]
+    await engine.stop("test")
+    await journal.close()
+    engine, journal, _ = await start_engine(path)
+    assert len(await journal.entries(kinds=["note"])) == 1  # a clean stop leaves nothing to note
+    await journal.close()
