@@ -12,7 +12,8 @@ from typing import Callable
 from cockpit import __version__
 from cockpit.config import Config
 from cockpit.domain.types import Balance, Gate, RebalanceMode
-from cockpit.engine.engine import Engine, target_symbols
+from cockpit.engine.engine import Engine
+from cockpit.engine.policy import target_symbols
 from cockpit.journal.rebuild import rebuild_paper_account
 from cockpit.journal.store import Journal
 from cockpit.venues.base import PriceSource

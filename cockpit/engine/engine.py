@@ -12,12 +12,13 @@ from typing import Callable
 
 from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
-from cockpit.domain.rebalance import plan_rebalance, weight_drift
+from cockpit.domain.rebalance import weight_drift
 from cockpit.domain.risk import assess, check_leverage_ceiling, is_risk_reducing
 from cockpit.domain.stress import account_liquidation_move
 from cockpit.domain.types import Fill, FundingPayment, Gate, Order, Proposal, RebalanceMode, State, Tick
 from cockpit.engine.executor import Executor
 from cockpit.engine.flatten import FlattenReport, flatten_all
+from cockpit.engine.policy import RebalancePolicy, target_symbols
 from cockpit.engine.proposals import ProposalQueue, expiry_reason
 from cockpit.journal.kinds import fill_payload, funding_payload, proposal_payload
 from cockpit.engine.snapshot import EngineSnapshot
@@ -28,11 +29,6 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 1.0
 MARKS_EVERY_SECONDS = 60.0  # last prices for restarts and `cockpit flatten`; fills carry theirs
-
-
-def target_symbols(config: Config) -> dict[str, float]:
-    """Returns the configured target weights keyed by perpetual symbol ("BTC" -> "BTC/USDT:USDT")."""
-    return {f"{base}/USDT:USDT": weight for base, weight in config.portfolio.targets.items()}
 
 
 class Engine:
@@ -61,15 +57,18 @@ class Engine:
         self._clock = clock
         self._source_note = source_note
         priced = source.instruments()
-        self._targets = {s: w for s, w in target_symbols(config).items() if s in priced}
         unpriced = sorted(set(target_symbols(config)) - set(priced))
         self._queue = ProposalQueue(veto_memory=config.proposals.veto_memory)
         self._executor = Executor(venue, journal, account)
         self._decisions = asyncio.Lock()  # one decision (approve, veto, flatten) at a time
         self._gate = gate
-        self._mode = mode or RebalanceMode(config.rebalance.mode)
-        self._next_check_at: float | None = None
-        self._proposal_counter = proposal_counter
+        self._policy = RebalancePolicy(
+            config,
+            {s: w for s, w in target_symbols(config).items() if s in priced},
+            mode=mode or RebalanceMode(config.rebalance.mode),
+            proposal_counter=proposal_counter,
+            clock=clock,
+        )
         self._last_tick_wall: float | None = None
         self._market_time: float | None = None
         self._marks_journaled_at = 0.0
@@ -93,7 +92,7 @@ class Engine:
     @property
     def mode(self) -> RebalanceMode:
         """Returns the current rebalancing mode."""
-        return self._mode
+        return self._policy.mode
 
     @property
     def in_flight(self) -> int:
@@ -111,7 +110,8 @@ class Engine:
 
     def _build_snapshot(self) -> EngineSnapshot:
         risk = assess(self._state)
-        drift = weight_drift(self._state, self._targets, self.config.portfolio.target_leverage) if risk.equity > 0 else {}
+        targets = self._policy.targets
+        drift = weight_drift(self._state, targets, self.config.portfolio.target_leverage) if risk.equity > 0 else {}
         return EngineSnapshot(
             version=self._version,
             taken_at=self._clock(),
@@ -119,9 +119,9 @@ class Engine:
             risk=risk,
             account_liquidation_move=account_liquidation_move(self._state),
             gate=self._gate,
-            mode=self._mode,
+            mode=self._policy.mode,
             interval_hours=self.config.rebalance.interval_hours,
-            next_check_at=self._next_check_at,
+            next_check_at=self._policy.next_check_at,
             source_label=self._source.label,
             source_note=self._source_note,
             account=self.account,
@@ -226,64 +226,17 @@ class Engine:
             self._notice = f"{item.proposal.id} expired unexecuted ({item.reason})"
             # Nobody decided, so the need is still there: look again at the next price instead
             # of waiting a whole interval.
-            self._next_check_at = None
-
-    def _check_due(self) -> bool:
-        if self._mode is RebalanceMode.CONTINUOUS:
-            return True
-        if self._market_time is None:
-            return False
-        if self._next_check_at is None or self._market_time >= self._next_check_at:
-            self._next_check_at = self._market_time + self.config.rebalance.interval_hours * 3600
-            return True
-        return False
+            self._policy.check_soon()
 
     async def _maybe_propose(self) -> None:
-        if any(symbol not in self._state.marks for symbol in self._targets):
-            return  # a scheduled check waits until every target has a price
-        if not self._check_due():
+        if not self._policy.ready(self._state) or not self._policy.due(self._market_time):
             return
         if self._gate is not Gate.ACTIVE or self._stale() or self._queue.has_kind("rebalance"):
             return
-        portfolio = self.config.portfolio
-        plan = plan_rebalance(
-            self._state,
-            self._targets,
-            target_leverage=portfolio.target_leverage,
-            band=portfolio.drift_band,
-            ceiling=portfolio.leverage_ceiling,
-            slippage=self.config.paper.slippage,
-            fee_rate=self.config.paper.taker_fee,
-        )
+        plan = self._policy.plan(self._state)
         if plan is None or self._queue.suppressed("rebalance", plan.drift):
             return
-        await self._propose_rebalance(plan)
-
-    async def _propose_rebalance(self, plan) -> None:
-        self._proposal_counter += 1
-        now = self._clock()
-        worst = max(plan.drift.items(), key=lambda item: abs(item[1]))
-        band = self.config.portfolio.drift_band
-        numbers = {f"drift_{symbol.split('/')[0]}": value for symbol, value in plan.drift.items()}
-        numbers.update(band=band, equity=self.snapshot.risk.equity, leverage_before=self.snapshot.risk.effective_leverage)
-        proposal = Proposal(
-            id=f"P-{self._proposal_counter}",
-            kind="rebalance",
-            orders=plan.orders,
-            reason=f"drift {worst[0].split('/')[0]} {worst[1] * 100:+.1f} pts beyond band {band * 100:.1f}",
-            reason_numbers=numbers,
-            estimated_cost=plan.estimated_cost,
-            leverage_after=plan.leverage_after,
-            liquidation_distance_after=plan.liquidation_distance_after,
-            created_at=now,
-            expires_at=now + self.config.proposals.ttl_seconds,
-            # Leverage after depends on every price held or targeted, not only the traded ones.
-            reference_prices={
-                symbol: self._state.marks[symbol]
-                for symbol in set(self._targets) | set(self._state.positions)
-                if symbol in self._state.marks
-            },
-        )
+        proposal = self._policy.proposal(plan, self._state, assess(self._state))
         await self.journal.append("proposal", proposal_payload(proposal), account=self.account, proposal_id=proposal.id)
         self._queue.add(proposal)
         self._notice = f"{proposal.id}: {proposal.reason}"
@@ -349,15 +302,13 @@ class Engine:
     async def toggle_mode(self, *, key: str = "m") -> str:
         """Switches continuous <-> interval rebalancing; returns a one-line outcome."""
         async with self._decisions:
-            self._mode = RebalanceMode.INTERVAL if self._mode is RebalanceMode.CONTINUOUS else RebalanceMode.CONTINUOUS
-            if self._mode is RebalanceMode.INTERVAL and self._market_time is not None:
-                self._next_check_at = self._market_time + self.config.rebalance.interval_hours * 3600
+            mode = self._policy.toggle(self._market_time)
             await self.journal.append(
                 "mode",
-                {"mode": self._mode.value, "interval_hours": self.config.rebalance.interval_hours, "key": key},
+                {"mode": mode.value, "interval_hours": self.config.rebalance.interval_hours, "key": key},
                 account=self.account,
             )
-            return self._say(f"rebalancing: {self._mode.value}")
+            return self._say(f"rebalancing: {mode.value}")
 
     async def _set_gate(self, gate: Gate, reason: str, key: str) -> None:
         previous, self._gate = self._gate, gate
@@ -389,7 +340,7 @@ class Engine:
             if self._gate is Gate.ACTIVE:
                 return self._say("gate already ACTIVE")
             await self._set_gate(Gate.ACTIVE, "resumed by trader", key)
-            self._next_check_at = None
+            self._policy.check_soon()
             return self._say("gate ACTIVE: proposals resume")
 
     async def _serve_remote_flatten(self) -> None:

@@ -1,0 +1,116 @@
+"""The rebalancing policy: when to look for drift (continuous or interval) and what to propose.
+
+It proposes; it never journals or sends. The engine decides whether a proposal may be made now
+(gate, stale prices, one pending at a time, vetoes) and records it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from cockpit.config import Config
+from cockpit.domain.rebalance import RebalancePlan, plan_rebalance
+from cockpit.domain.risk import RiskSnapshot
+from cockpit.domain.types import Proposal, RebalanceMode, State
+
+
+def target_symbols(config: Config) -> dict[str, float]:
+    """Returns the configured target weights keyed by perpetual symbol ("BTC" -> "BTC/USDT:USDT")."""
+    return {f"{base}/USDT:USDT": weight for base, weight in config.portfolio.targets.items()}
+
+
+def _base(symbol: str) -> str:
+    return symbol.split("/")[0]
+
+
+class RebalancePolicy:
+    """Holds the mode and the interval schedule (in market time) and builds rebalance proposals."""
+
+    def __init__(
+        self,
+        config: Config,
+        targets: Mapping[str, float],
+        *,
+        mode: RebalanceMode,
+        proposal_counter: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._config = config
+        self.targets = dict(targets)
+        self.mode = mode
+        self.next_check_at: float | None = None  # market time; None = check at the next price
+        self._counter = proposal_counter
+        self._clock = clock
+
+    @property
+    def _interval_seconds(self) -> float:
+        return self._config.rebalance.interval_hours * 3600
+
+    def toggle(self, market_time: float | None) -> RebalanceMode:
+        """Switches continuous <-> interval; returns the new mode. Interval counts from now."""
+        if self.mode is RebalanceMode.CONTINUOUS:
+            self.mode = RebalanceMode.INTERVAL
+            if market_time is not None:
+                self.next_check_at = market_time + self._interval_seconds
+        else:
+            self.mode = RebalanceMode.CONTINUOUS
+        return self.mode
+
+    def check_soon(self) -> None:
+        """Makes the next price trigger a check (after an expiry or a resumed gate)."""
+        self.next_check_at = None
+
+    def ready(self, state: State) -> bool:
+        """Returns True when every target has a price (a scheduled check waits for that)."""
+        return all(symbol in state.marks for symbol in self.targets)
+
+    def due(self, market_time: float | None) -> bool:
+        """Returns True if a check is due now, and then books the next interval check."""
+        if self.mode is RebalanceMode.CONTINUOUS:
+            return True
+        if market_time is None:
+            return False
+        if self.next_check_at is None or market_time >= self.next_check_at:
+            self.next_check_at = market_time + self._interval_seconds
+            return True
+        return False
+
+    def plan(self, state: State) -> RebalancePlan | None:
+        """Returns the rebalance the drift band calls for now, or None."""
+        portfolio = self._config.portfolio
+        return plan_rebalance(
+            state,
+            self.targets,
+            target_leverage=portfolio.target_leverage,
+            band=portfolio.drift_band,
+            ceiling=portfolio.leverage_ceiling,
+            slippage=self._config.paper.slippage,
+            fee_rate=self._config.paper.taker_fee,
+        )
+
+    def proposal(self, plan: RebalancePlan, state: State, risk: RiskSnapshot) -> Proposal:
+        """Returns the Proposal for `plan`, with the numbers that justify it and its expiry."""
+        self._counter += 1
+        now = self._clock()
+        band = self._config.portfolio.drift_band
+        worst_symbol, worst_drift = max(plan.drift.items(), key=lambda item: abs(item[1]))
+        numbers = {f"drift_{_base(symbol)}": value for symbol, value in plan.drift.items()}
+        numbers.update(band=band, equity=risk.equity, leverage_before=risk.effective_leverage)
+        return Proposal(
+            id=f"P-{self._counter}",
+            kind="rebalance",
+            orders=plan.orders,
+            reason=f"drift {_base(worst_symbol)} {worst_drift * 100:+.1f} pts beyond band {band * 100:.1f}",
+            reason_numbers=numbers,
+            estimated_cost=plan.estimated_cost,
+            leverage_after=plan.leverage_after,
+            liquidation_distance_after=plan.liquidation_distance_after,
+            created_at=now,
+            expires_at=now + self._config.proposals.ttl_seconds,
+            # Leverage after depends on every price held or targeted, not only the traded ones.
+            reference_prices={
+                symbol: state.marks[symbol]
+                for symbol in set(self.targets) | set(state.positions)
+                if symbol in state.marks
+            },
+        )
