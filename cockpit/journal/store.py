@@ -103,6 +103,9 @@ class Journal:
             raise JournalError(
                 f"cannot create journal directory {path.parent}: {exc.strerror or exc}"
             ) from exc
+        if path.is_dir():
+            # Refused before connecting: a failed aiosqlite connect leaves its worker thread behind.
+            raise JournalError(f"{path} is a directory, not a journal file")
         try:
             db = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:

@@ -68,7 +68,7 @@ async def test_foreign_sqlite_database_is_refused(tmp_path):
 
 
 async def test_directory_path_is_refused(tmp_path):
-    with pytest.raises(JournalError, match="cannot open journal"):
+    with pytest.raises(JournalError, match="is a directory"):
         await Journal.open(tmp_path)
 
 
