@@ -11,7 +11,10 @@ from typing import Callable
 
 from cockpit import __version__
 from cockpit.config import Config
-from cockpit.domain.types import Balance, Gate, RebalanceMode
+from cockpit.domain.account import settle_fill
+from cockpit.domain.rebalance import round_quantity
+from cockpit.domain.types import Balance, Fill, Gate, Position, RebalanceMode
+from cockpit.journal.kinds import fill_payload
 from cockpit.engine.engine import Engine
 from cockpit.engine.policy import target_symbols
 from cockpit.journal.rebuild import rebuild_paper_account
@@ -33,6 +36,7 @@ class MarketChoice:
     note: str = ""
     replay_files: tuple[Path, ...] = field(default_factory=tuple)
     speed: float = 200.0
+    grant_demo_book: bool = False  # a new synthetic-demo account opens holding a book
 
 
 async def choose_market(config: Config, *, demo: bool, replay: list[Path], speed: float) -> MarketChoice:
@@ -42,7 +46,7 @@ async def choose_market(config: Config, *, demo: bool, replay: list[Path], speed
         started = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         return MarketChoice("replay", f"paper-replay-{started}", "", tuple(replay), speed)
     if demo:
-        return MarketChoice("demo", DEMO_ACCOUNT, "demo")
+        return MarketChoice("demo", DEMO_ACCOUNT, "demo", grant_demo_book=True)
     from cockpit.venues.live import LiveTickerSource
 
     probe = LiveTickerSource(
@@ -56,7 +60,7 @@ async def choose_market(config: Config, *, demo: bool, replay: list[Path], speed
         await probe.close()
     if reachable:
         return MarketChoice("live", LIVE_ACCOUNT, f"{config.market.exchange} public prices")
-    return MarketChoice("demo", DEMO_ACCOUNT, "offline fallback")
+    return MarketChoice("demo", DEMO_ACCOUNT, "offline fallback", grant_demo_book=True)
 
 
 def make_source(choice: MarketChoice, config: Config, marks: dict[str, float]) -> PriceSource:
@@ -78,6 +82,48 @@ def make_source(choice: MarketChoice, config: Config, marks: dict[str, float]) -
     from cockpit.venues.synthetic import SyntheticSource
 
     return SyntheticSource(seed=config.market.synthetic_seed, start_prices=marks or None)
+
+
+def demo_book_weights(targets: dict[str, float]) -> dict[str, float]:
+    """Returns the weights a new demo account starts with: its targets with 10 points moved from
+    the last target to the first (or the single target at 80%), so the band has drift to show."""
+    weights = dict(targets)
+    symbols = list(weights)
+    if len(symbols) >= 2:
+        weights[symbols[0]] += 0.1 * (1 if weights[symbols[0]] >= 0 else -1)
+        weights[symbols[-1]] -= 0.1 * (1 if weights[symbols[-1]] >= 0 else -1)
+    elif symbols:
+        weights[symbols[0]] *= 0.8
+    return weights
+
+
+async def _grant_demo_book(
+    journal: Journal, account: str, config: Config, balance: Balance, source: PriceSource
+) -> tuple[Balance, dict[str, Position], dict[str, float]]:
+    """Gives a new synthetic-demo account a leveraged book at the market's opening prices.
+
+    No order is sent: the positions are granted, journaled as fee-free fills with client id
+    `demo-grant` and a note, so the journal rebuild folds them like any other fill."""
+    prices = source.start_prices()  # type: ignore[attr-defined]
+    instruments = source.instruments()
+    positions: dict[str, Position] = {}
+    now = time.time()
+    for symbol, weight in demo_book_weights(target_symbols(config)).items():
+        if symbol not in prices or symbol not in instruments:
+            continue
+        notional = weight * config.portfolio.target_leverage * balance.wallet
+        quantity = round_quantity(abs(notional) / prices[symbol], instruments[symbol].step_size)
+        if quantity <= 0:
+            continue
+        fill = Fill(symbol, "buy" if weight > 0 else "sell", quantity, prices[symbol], 0.0, now, "demo-grant")
+        balance, positions, _ = settle_fill(balance, positions, fill)
+        await journal.append(
+            "fill", fill_payload(fill, 0.0), account=account, symbol=symbol, client_order_id=fill.client_order_id
+        )
+    await journal.append(
+        "note", {"text": "demo starting book granted at the opening prices; no order was sent"}, account=account
+    )
+    return balance, positions, dict(prices)
 
 
 async def _latest_payload(journal: Journal, kind: str, account: str) -> dict | None:
@@ -103,6 +149,8 @@ async def open_engine(
     else:
         balance, positions, marks = account.balance, account.positions, account.marks
     source = source or make_source(choice, config, marks)
+    if account is None and choice.grant_demo_book and hasattr(source, "start_prices"):
+        balance, positions, marks = await _grant_demo_book(journal, choice.account, config, balance, source)
     venue = PaperVenue(
         source.instruments(),
         balance,

@@ -120,6 +120,10 @@ class SyntheticSource:
         self._sleep = sleep
         self._closed = False
 
+    def start_prices(self) -> dict[str, float]:
+        """Returns the first price of every symbol, in USDT (the market opens here)."""
+        return dict(self._start)
+
     def instruments(self) -> dict[str, Instrument]:
         """Returns the instruments this market prices, keyed by ccxt symbol."""
         return dict(self._instruments)

@@ -11,7 +11,8 @@ from cockpit.domain.types import Proposal
 from cockpit.engine.snapshot import EngineSnapshot
 from cockpit.tui import format as fmt
 
-COLUMNS = ("Id", "Orders", "Cost", "Lev after", "Liq after", "Expires")
+# Short headers so the row fits 80 columns; the reason line below spells everything out.
+COLUMNS = ("Id", "Orders", "Cost", "Lev→", "Liq→", "Exp")
 
 
 def describe_orders(proposal: Proposal) -> str:
