@@ -207,8 +207,10 @@ def test_dashboard_snapshot_at_80x24(tmp_path, snap_compare):
         source.push(tick(BTC, 60_000.0), tick(ETH, 3_000.0))
         await until(pilot, lambda: len(app.engine.snapshot.proposals) == 1)
         await app.engine.approve(app.engine.snapshot.proposals[0].id)
-        source.push(tick(BTC, 54_000.0, T0), tick(ETH, 3_150.0, T0))
-        await until(pilot, lambda: app.engine.snapshot.state.marks.get(ETH) == 3_150.0)
+        await app.engine.toggle_mode()
+        # BTC -17%, ETH +20%: BTC's weight falls ~6 points below target, so a rebalance is pending.
+        source.push(tick(BTC, 50_000.0, T0), tick(ETH, 3_600.0, T0))
+        await until(pilot, lambda: len(app.engine.snapshot.proposals) == 1)
         await pilot.pause(0.4)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
