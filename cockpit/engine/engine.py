@@ -75,7 +75,6 @@ class Engine:
         self._remote_seen_seq = 0
         self._notice = f"no prices for {', '.join(unpriced)}: their targets are ignored" if unpriced else ""
         self._version = 0
-        self._listeners: list[Callable[[EngineSnapshot], None]] = []
         balance, positions = venue.account()
         self._state = State(clock(), balance, instruments=source.instruments()).with_marks(
             marks or {}, clock()
@@ -98,10 +97,6 @@ class Engine:
     def in_flight(self) -> int:
         """Returns how many orders are sent and not yet answered."""
         return self._executor.in_flight
-
-    def subscribe(self, listener: Callable[[EngineSnapshot], None]) -> None:
-        """Calls `listener` with every new snapshot (on the engine's event loop)."""
-        self._listeners.append(listener)
 
     def _stale(self) -> bool:
         if self._last_tick_wall is None:
@@ -141,8 +136,6 @@ class Engine:
             self._notice = notice
         self._version += 1
         self.snapshot = self._build_snapshot()
-        for listener in self._listeners:
-            listener(self.snapshot)
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -233,6 +226,8 @@ class Engine:
             return
         if self._gate is not Gate.ACTIVE or self._stale() or self._queue.has_kind("rebalance"):
             return
+        if self._decisions.locked():
+            return  # a decision's orders are in flight: the state is about to change
         plan = self._policy.plan(self._state)
         if plan is None or self._queue.suppressed("rebalance", plan.drift):
             return

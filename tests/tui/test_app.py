@@ -245,3 +245,19 @@ async def test_help_opens_with_question_mark_and_closes_with_escape(tmp_path):
         await pilot.press("q")
         await pilot.pause(0.3)
         assert not app.is_running
+
+
+async def test_no_new_proposal_while_an_approval_is_in_flight(tmp_path):
+    app, source = make_app(tmp_path, cfg=config(rebalance={"mode": "continuous"}))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started_with_a_proposal(pilot, app, source)
+        slow = SlowPaperVenue(app.engine._venue)
+        app.engine._venue = app.engine._executor._venue = slow
+        approving = asyncio.create_task(app.engine.approve(app.engine.snapshot.proposals[0].id))
+        await until(pilot, lambda: app.engine.in_flight == 1)
+        source.push(tick(BTC, 60_010.0, T0 + 1), tick(ETH, 3_001.0, T0 + 1))
+        await pilot.pause(0.3)
+        assert app.engine.snapshot.proposals == ()  # the drift is still there, but orders are out
+        slow.release.set()
+        await approving
+    assert len(await journal_rows(tmp_path, "proposal")) == 1
