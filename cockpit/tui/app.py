@@ -80,8 +80,9 @@ class CockpitApp(App):
         return True
 
     def on_mount(self) -> None:
+        self._status = self.query_one(StatusBar)
         self._listen_for_hangup()
-        self.query_one(StatusBar).show(None, self.session.describe_start())
+        self._status.show(None, self.session.describe_start())
         self.query_one("#proposal-list", DataTable).focus()
         self.start_engine()
         self.set_interval(REFRESH_SECONDS, self.refresh_from_engine)
@@ -103,15 +104,19 @@ class CockpitApp(App):
         if event.state is WorkerState.ERROR:
             error = event.worker.error
             self.say(f"{event.worker.name} failed: {error}")
-            if self.engine is None:
-                self.query_one(StatusBar).show(None, f"could not start: {error}")
+            if self.engine is None and not self._dashboard_gone():
+                self._status.show(None, f"could not start: {error}")
+
+    def _dashboard_gone(self) -> bool:
+        # At exit the timer can fire after the dashboard's widgets are removed.
+        return not self.is_running or not self._status.is_attached
 
     def refresh_from_engine(self) -> None:
         """Redraws every widget from the engine's newest snapshot, if it changed."""
-        if self.engine is None:
+        if self.engine is None or self._dashboard_gone():
             return
         snapshot = self.engine.snapshot
-        self.query_one(StatusBar).show(snapshot)  # the countdown moves even when prices do not
+        self._status.show(snapshot)  # the countdown moves even when prices do not
         if snapshot.version == self._shown_version:
             return
         self._shown_version = snapshot.version
@@ -123,7 +128,8 @@ class CockpitApp(App):
 
     def say(self, text: str) -> None:
         """Shows one line in the notice bar."""
-        self.query_one("#notice", Static).update(text)
+        if not self._dashboard_gone():
+            self.query_one("#notice", Static).update(text)
 
     # ---- actions: each is one engine command ----------------------------------------------
 

@@ -53,25 +53,29 @@ class ProposalsPanel(Vertical):
         return row_key.value
 
     def show(self, snapshot: EngineSnapshot) -> None:
-        """Redraws the queue, keeping the cursor on the same proposal when it is still there."""
+        """Redraws the queue when it changed, keeping the cursor on the same proposal; otherwise
+        only the countdown cells move."""
         self._proposals = {p.id: p for p in snapshot.proposals}
         table = self.query_one(DataTable)
         now = snapshot.taken_at
         rows = tuple(
             (p.id, describe_orders(p), fmt.money(p.estimated_cost), fmt.leverage(p.leverage_after),
-             fmt.percent(p.liquidation_distance_after), fmt.duration(p.expires_at - now))
+             fmt.percent(p.liquidation_distance_after))
             for p in snapshot.proposals
         )
         if rows != self._shown:
             selected = self.selected_id
             self._shown = rows
             table.clear(columns=True)
-            table.add_columns(*COLUMNS)
-            for row in rows:
-                table.add_row(*row, key=row[0])
+            self._expiry_column = table.add_columns(*COLUMNS)[-1]
+            for row, proposal in zip(rows, snapshot.proposals):
+                table.add_row(*row, fmt.duration(proposal.expires_at - now), key=proposal.id)
             if selected in self._proposals:
                 table.move_cursor(row=table.get_row_index(selected))
-        self._show_reason()
+            self._show_reason()
+            return
+        for proposal in snapshot.proposals:
+            table.update_cell(proposal.id, self._expiry_column, fmt.duration(proposal.expires_at - now))
 
     def _show_reason(self) -> None:
         proposal = self._proposals.get(self.selected_id or "")

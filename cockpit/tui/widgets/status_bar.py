@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from cockpit.domain.types import Gate, RebalanceMode
 from cockpit.engine.snapshot import EngineSnapshot
@@ -14,24 +14,30 @@ from cockpit.tui import format as fmt
 _SOURCE_VARIABLE = {"LIVE": "source-live", "PAPER": "source-live", "REPLAY": "source-replay", "SYNTHETIC": "source-synthetic"}
 
 
-class StatusBar(Static):
+class StatusBar(Widget):
     """Two lines that answer: what am I looking at, and how much risk am I carrying."""
 
     DEFAULT_CSS = """
-    StatusBar { height: 2; background: $panel; color: $foreground; padding: 0 1; }
+    StatusBar { height: 2; width: 1fr; background: $panel; color: $foreground; padding: 0 1; }
     """
 
     def __init__(self, *, watch_distance: float, danger_distance: float, **kwargs) -> None:
         super().__init__(**kwargs)
         self._watch = watch_distance
         self._danger = danger_distance
+        self._content = Text()
+
+    def render(self) -> Text:
+        return self._content
 
     def show(self, snapshot: EngineSnapshot | None, starting: str = "") -> None:
-        """Redraws from `snapshot` (or a "starting" line before the engine exists)."""
-        if snapshot is None:
-            self.update(Text(f"cockpit — {starting}", style="bold"))
+        """Redraws from `snapshot` (or a "starting" line before the engine exists), and only
+        when the text changed: the size is fixed, so no layout pass is needed."""
+        content = Text(f"cockpit — {starting}", style="bold") if snapshot is None else self._render_snapshot(snapshot)
+        if content == self._content:
             return
-        self.update(self._render_snapshot(snapshot))
+        self._content = content
+        self.refresh()
 
     def _colour(self, name: str) -> str:
         return self.app.theme_variables.get(name, "")
