@@ -69,3 +69,25 @@ def test_for_one_cross_position_the_common_move_is_its_own_distance(side, levera
     s = state(notional / leverage, [Position(BTC, quantity, price)], {BTC: price})
     own = assess(s).positions[0].liquidation_distance
     assert account_liquidation_move(s) == pytest.approx(own, rel=1e-6, abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    btc=st.floats(-3.0, 3.0).filter(lambda q: abs(q) > 1e-3),
+    eth=st.floats(-60.0, 60.0).filter(lambda q: abs(q) > 1e-2),
+    wallet=st.floats(2_000.0, 200_000.0),
+)
+def test_at_the_common_move_the_book_sits_exactly_on_maintenance(btc, eth, wallet):
+    from cockpit.domain.stress import _cross_book, _surplus
+
+    s = state(wallet, [Position(BTC, btc, 60_000.0), Position(ETH, eth, 3_000.0)], {BTC: 60_000.0, ETH: 3_000.0})
+    move = account_liquidation_move(s)
+    book_wallet, legs = _cross_book(s)
+    if move == 0.0 or math.isinf(move):
+        return
+    scale = 1.0 - move if _surplus(book_wallet, legs, 1.0 - move) == pytest.approx(0.0, abs=1e-6 * wallet) else 1.0 + move
+    assert _surplus(book_wallet, legs, scale) == pytest.approx(0.0, abs=1e-6 * wallet)
+    # No smaller common move, either way, reaches maintenance (sampled).
+    for fraction in (0.25, 0.5, 0.75, 0.99):
+        assert _surplus(book_wallet, legs, 1.0 - move * fraction) > 0
+        assert _surplus(book_wallet, legs, 1.0 + move * fraction) > 0
