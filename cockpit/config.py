@@ -73,6 +73,17 @@ class PortfolioConfig(_Section):
         return max(0.0, 1.0 - sum(abs(w) for w in self.targets.values()))
 
 
+class LimitsConfig(_Section):
+    max_order_notional: float = Field(250_000.0, gt=0)
+    """Largest value of a single order, USDT; a larger one is denied at approval."""
+
+    max_asset_exposure: float = Field(2.0, gt=0)
+    """Largest |notional| of one asset after the orders, as a multiple of equity (2.0 = 2x)."""
+
+    max_orders_per_second: float = Field(5.0, gt=0)
+    """Orders sent per second at most; a burst above it is denied, never queued."""
+
+
 class RebalanceConfig(_Section):
     mode: Literal["continuous", "interval"] = "interval"
     """continuous: check drift on every update; interval: every interval_hours (and at start)."""
@@ -144,12 +155,25 @@ class Config(_Section):
 
     account: AccountConfig = AccountConfig()
     portfolio: PortfolioConfig = PortfolioConfig()
+    limits: LimitsConfig = LimitsConfig()
     rebalance: RebalanceConfig = RebalanceConfig()
     proposals: ProposalConfig = ProposalConfig()
     paper: PaperConfig = PaperConfig()
     market: MarketConfig = MarketConfig()
     journal: JournalConfig = JournalConfig()
     ui: UiConfig = UiConfig()
+
+    @model_validator(mode="after")
+    def _targets_within_exposure_cap(self) -> "Config":
+        # A proposal the engine makes must pass the engine's own approval checks.
+        for base, weight in self.portfolio.targets.items():
+            exposure = abs(weight) * self.portfolio.target_leverage
+            if exposure > self.limits.max_asset_exposure:
+                raise ValueError(
+                    f"limits.max_asset_exposure: target {base} needs {exposure:.2f}x of equity, "
+                    f"above the cap {self.limits.max_asset_exposure:.2f}x"
+                )
+        return self
 
     def digest(self) -> str:
         """Returns a short SHA-256 hex digest of the effective settings, for the journal."""
@@ -210,6 +234,8 @@ def _describe(error: ValidationError) -> str:
             model = model.model_fields[part].annotation
         expected = ", ".join(model.model_fields)
         return f"{location}: unknown key (expected one of: {expected})"
+    if message.startswith("limits."):
+        return message
     if message.startswith(("targets", "leverage_ceiling", "target_leverage")):
         section = ".".join(str(part) for part in first["loc"][:1])
         return f"{section}.{message}" if section else message

@@ -167,3 +167,9 @@ def test_running_with_a_bad_config_refuses_before_the_screen(tmp_path):
     result = run_cli("--demo", "--config", str(write(tmp_path, "[market]\npoll_seconds = 0\n")))
     assert result.returncode == 2
     assert "market.poll_seconds" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_targets_beyond_the_asset_exposure_cap_are_refused(tmp_path):
+    # BTC 0.5 at 2x needs 1.0x of equity; a 0.8x cap cannot hold it.
+    message = refusal(tmp_path, "[limits]\nmax_asset_exposure = 0.8\n")
+    assert "limits.max_asset_exposure" in message and "BTC" in message and "1.00x" in message

@@ -13,7 +13,8 @@ from typing import Callable
 from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
 from cockpit.domain.rebalance import weight_drift
-from cockpit.domain.risk import assess, check_leverage_ceiling, is_risk_reducing
+from cockpit.domain.pretrade import OrderRateLimiter, PretradeLimits, pretrade_denial
+from cockpit.domain.risk import assess
 from cockpit.domain.stress import account_liquidation_move
 from cockpit.domain.types import Fill, FundingPayment, Gate, Order, Proposal, RebalanceMode, State, Tick
 from cockpit.engine.executor import Executor
@@ -62,6 +63,15 @@ class Engine:
         self._executor = Executor(venue, journal, account)
         self._decisions = asyncio.Lock()  # one decision (approve, veto, flatten) at a time
         self._gate = gate
+        self._limits = PretradeLimits(
+            leverage_ceiling=config.portfolio.leverage_ceiling,
+            max_order_notional=config.limits.max_order_notional,
+            max_exposure_fraction=config.limits.max_asset_exposure,
+            max_orders_per_second=config.limits.max_orders_per_second,
+            slippage=config.paper.slippage,
+            fee_rate=config.paper.taker_fee,
+        )
+        self._rate_limiter = OrderRateLimiter.from_limits(clock, self._limits)
         self._policy = RebalancePolicy(
             config,
             {s: w for s, w in target_symbols(config).items() if s in priced},
@@ -239,22 +249,11 @@ class Engine:
     # ---- commands ------------------------------------------------------------------------
 
     def _pretrade_denial(self, orders: tuple[Order, ...]) -> str | None:
-        if self._gate is Gate.HALTED:
-            return "DENIED gate=HALTED (only cancels and flatten)"
         if self._stale():
             age = self._clock() - (self._last_tick_wall or 0.0)
             return f"DENIED stale_data age={age:.0f}s > {self.config.market.stale_after_seconds:.0f}s"
-        if self._gate is Gate.REDUCING:
-            for order in orders:
-                position = self._state.positions.get(order.symbol)
-                if not is_risk_reducing(position.quantity if position else 0.0, order):
-                    return f"DENIED gate=REDUCING order {order.side} {order.symbol} grows |position|"
-        return check_leverage_ceiling(
-            self._state,
-            orders,
-            ceiling=self.config.portfolio.leverage_ceiling,
-            slippage=self.config.paper.slippage,
-            fee_rate=self.config.paper.taker_fee,
+        return pretrade_denial(
+            self._state, orders, gate=self._gate, limits=self._limits, rate_limiter=self._rate_limiter
         )
 
     async def _decide(self, proposal: Proposal, decision: str, key: str, note: str = "") -> int:
@@ -280,6 +279,7 @@ class Engine:
                 await self.journal.append("denied", {"reason": denial}, account=self.account, proposal_id=proposal.id)
                 return self._say(f"{proposal.id} {denial}")
             self._publish()
+            self._rate_limiter.record(len(proposal.orders))
             execution = await self._executor.execute(proposal.orders, decision_seq=decision_seq, proposal_id=proposal.id)
             self._refresh_account()
             return self._say(f"{proposal.id} approved: {execution.summary()}")

@@ -128,7 +128,7 @@ async def test_approval_is_denied_when_prices_are_stale(running):
 
 
 async def test_approval_is_denied_when_leverage_after_would_break_the_ceiling(tmp_path):
-    cfg = config(proposals={"max_price_move": 0.9}, portfolio={"targets": {"BTC": 1.0}, "target_leverage": 2.9},
+    cfg = config(proposals={"max_price_move": 0.9}, portfolio={"targets": {"BTC": 1.0}, "target_leverage": 2.9}, limits={"max_asset_exposure": 3.0},
                  rebalance={"mode": "continuous"})
     engine, journal, _ = await start_engine(tmp_path / "j.sqlite", cfg)
     await engine.on_tick(tick(BTC, 60_000.0))
@@ -227,7 +227,7 @@ async def test_a_restart_continues_the_paper_account_gate_and_mode_from_the_jour
 
 async def test_liquidation_on_the_paper_venue_is_journaled_and_survives_a_restart(tmp_path):
     path = tmp_path / "j.sqlite"
-    cfg = config(portfolio={"targets": {"BTC": 1.0}, "target_leverage": 3.0})
+    cfg = config(portfolio={"targets": {"BTC": 1.0}, "target_leverage": 3.0}, limits={"max_asset_exposure": 3.0})
     engine, journal, _ = await start_engine(path, cfg)
     await engine.on_tick(tick(BTC, 60_000.0))
     await engine.approve(engine.snapshot.proposals[0].id)
@@ -253,4 +253,32 @@ async def test_a_run_that_ended_without_a_stop_is_noted_at_the_next_start(tmp_pa
     await journal.close()
     engine, journal, _ = await start_engine(path)
     assert len(await journal.entries(kinds=["note"])) == 1  # a clean stop leaves nothing to note
+    await journal.close()
+
+
+async def test_approval_is_denied_above_the_order_size_limit(tmp_path):
+    cfg = config(limits={"max_order_notional": 5_000.0})
+    engine, journal, _ = await start_engine(tmp_path / "j.sqlite", cfg)
+    await prices(engine)
+    message = await engine.approve(engine.snapshot.proposals[0].id)
+    # The BTC leg is 0.166 * 60,000 = 9,960 USDT > 5,000.
+    assert "DENIED order_notional=9,960.00 > max=5,000.00" in message
+    assert await journal.entries(kinds=["order"]) == []
+    await journal.close()
+
+
+async def test_approvals_beyond_the_order_rate_are_denied(tmp_path):
+    clock = FakeClock()
+    cfg = config(limits={"max_orders_per_second": 2.0}, rebalance={"mode": "continuous"})
+    engine, journal, _ = await start_engine(tmp_path / "j.sqlite", cfg, clock=clock)
+    await prices(engine)
+    await engine.approve(engine.snapshot.proposals[0].id)  # 2 orders: the second's budget is spent
+    await engine.flatten()
+    await engine.resume(key="R")
+    await prices(engine, timestamp=T0 + 0.5)
+    message = await engine.approve(engine.snapshot.proposals[0].id)
+    assert "DENIED order_rate" in message
+    clock.advance(1.0)
+    await prices(engine, timestamp=T0 + 1.5)
+    assert "filled" in await engine.approve(engine.snapshot.proposals[0].id)
     await journal.close()
