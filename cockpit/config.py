@@ -134,6 +134,40 @@ class MarketConfig(_Section):
     """Seed of the synthetic demo market (same seed, same prices)."""
 
 
+class BreakersConfig(_Section):
+    """Circuit breakers. "The day" is a rolling 24h of market time, marked to market."""
+
+    position_day_loss: float = Field(0.15, gt=0, lt=1)
+    """A position whose price moved this fraction against it over 24h trips (0.15 = 15%)."""
+
+    position_cut: float = Field(0.5, gt=0, le=1)
+    """The position day loss breaker proposes cutting that position by this fraction (0.5 = half)."""
+
+    portfolio_day_loss: float = Field(0.08, gt=0, lt=1)
+    """Equity down this fraction over 24h trips: the gate goes to REDUCING."""
+
+    portfolio_cut: float = Field(0.3, gt=0, le=1)
+    """The portfolio day loss breaker proposes cutting every position by this fraction."""
+
+    funding_extreme: float = Field(0.002, gt=0, lt=0.05)
+    """Funding per 8h paid by a position above this trips (0.002 = 0.2%); the proposal exits it."""
+
+    correlation_band_sigmas: float = Field(2.0, gt=0, le=10)
+    """Average pairwise correlation above its rolling mean + this many standard deviations trips."""
+
+    correlation_window: int = Field(24, ge=5, le=1000)
+    """Returns (one per sample) in each correlation estimate."""
+
+    correlation_history: int = Field(120, ge=10, le=10000)
+    """Past correlation estimates the band is drawn from."""
+
+    correlation_sample_hours: float = Field(1.0, gt=0, le=24)
+    """Market-time hours between the price samples correlations are computed on."""
+
+    correlation_cut: float = Field(0.25, gt=0, le=1)
+    """A correlation spike proposes cutting every position by this fraction."""
+
+
 class JournalConfig(_Section):
     path: str = ""
     """SQLite journal file; empty means the user data directory (or COCKPIT_JOURNAL)."""
@@ -160,6 +194,7 @@ class Config(_Section):
     proposals: ProposalConfig = ProposalConfig()
     paper: PaperConfig = PaperConfig()
     market: MarketConfig = MarketConfig()
+    breakers: BreakersConfig = BreakersConfig()
     journal: JournalConfig = JournalConfig()
     ui: UiConfig = UiConfig()
 

@@ -137,10 +137,12 @@ async def open_engine(
     journal: Journal,
     *,
     source: PriceSource | None = None,
+    funding: FundingSchedule | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Engine:
     """Returns an engine for `choice`, its paper account rebuilt from `journal` (or funded with
-    the configured starting balance when new), with the gate and mode of the last run."""
+    the configured starting balance when new), with the gate and mode of the last run. The paper
+    venue settles `funding` (default: the configured constant rate)."""
     account = await rebuild_paper_account(journal, choice.account)
     if account is None:
         amount = config.account.starting_balance
@@ -158,7 +160,7 @@ async def open_engine(
         taker_fee=config.paper.taker_fee,
         maker_fee=config.paper.maker_fee,
         slippage=config.paper.slippage,
-        funding=FundingSchedule.constant(config.paper.funding_rate),
+        funding=funding or FundingSchedule.constant(config.paper.funding_rate),
     )
     venue.set_marks(marks)
     gate_row = await _latest_payload(journal, "gate", choice.account)

@@ -15,8 +15,11 @@ from cockpit.domain.account import realized_pnl
 from cockpit.domain.rebalance import weight_drift
 from cockpit.domain.pretrade import OrderRateLimiter, PretradeLimits, pretrade_denial
 from cockpit.domain.risk import assess
-from cockpit.domain.stress import account_liquidation_move
+from cockpit.domain.scenarios import StressReport, positions_key, scenarios_for, stress_report
 from cockpit.domain.types import Fill, FundingPayment, Gate, Order, Proposal, RebalanceMode, State, Tick
+from cockpit.domain import breakers as b
+from cockpit.domain.cuts import cut_orders
+from cockpit.engine.breaker_watch import BreakerWatch
 from cockpit.engine.executor import Executor
 from cockpit.engine.flatten import FlattenReport, flatten_all
 from cockpit.engine.policy import RebalancePolicy, target_symbols
@@ -29,6 +32,9 @@ from cockpit.venues.base import Liquidation, PriceSource, Venue
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 1.0
+# The stress report is redone when positions or the wallet change, or when a held price has moved
+# this much since: a crash updates it a few times, a quiet tick stream never does.
+STRESS_REFRESH_MOVE = 0.01
 MARKS_EVERY_SECONDS = 60.0  # last prices for restarts and `cockpit flatten`; fills carry theirs
 
 
@@ -79,6 +85,10 @@ class Engine:
             proposal_counter=proposal_counter,
             clock=clock,
         )
+        self._breakers = BreakerWatch(config)
+        self._stress: StressReport | None = None
+        self._breaker_proposals: dict[tuple[str, str], str] = {}  # latch -> its pending proposal id
+        self._breaker_vetoed: set[tuple[str, str]] = set()  # no new proposal until a reset
         self._last_tick_wall: float | None = None
         self._market_time: float | None = None
         self._marks_journaled_at = 0.0
@@ -113,8 +123,18 @@ class Engine:
             return False
         return self._clock() - self._last_tick_wall > self.config.market.stale_after_seconds
 
+    def _current_stress(self) -> StressReport:
+        report = self._stress
+        if report is None or report.key != positions_key(self._state) or any(
+            abs(self._state.marks.get(symbol, mark) / mark - 1.0) > STRESS_REFRESH_MOVE
+            for symbol, mark in report.marks.items()
+        ):
+            report = self._stress = stress_report(self._state, scenarios_for(self._state))
+        return report
+
     def _build_snapshot(self) -> EngineSnapshot:
         risk = assess(self._state)
+        stress = self._current_stress()
         targets = self._policy.targets
         drift = weight_drift(self._state, targets, self.config.portfolio.target_leverage) if risk.equity > 0 else {}
         return EngineSnapshot(
@@ -122,7 +142,8 @@ class Engine:
             taken_at=self._clock(),
             state=self._state,
             risk=risk,
-            account_liquidation_move=account_liquidation_move(self._state),
+            account_liquidation_move=stress.portfolio_move,
+            stress=stress,
             gate=self._gate,
             mode=self._policy.mode,
             interval_hours=self.config.rebalance.interval_hours,
@@ -139,6 +160,7 @@ class Engine:
             stale=self._stale(),
             notice=self._notice,
             drift=drift,
+            breakers=self._breakers.board(),
         )
 
     def _publish(self, notice: str | None = None) -> None:
@@ -167,6 +189,7 @@ class Engine:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             try:
                 await self._expire_proposals()
+                await self._check_breakers(assess(self._state))
                 await self._serve_remote_flatten()
                 self._publish()
             except Exception:  # noqa: BLE001 - one bad round must not stop expiry for good
@@ -185,12 +208,16 @@ class Engine:
             balance, positions
         )
         await self._journal_marks()
+        risk = assess(self._state)
+        self._breakers.observe(tick.timestamp, self._state.marks, risk.equity)
+        await self._check_breakers(risk)
         await self._expire_proposals()
         await self._maybe_propose()
         self._publish()
 
     async def _journal_venue_event(self, event: object, positions_before: dict) -> None:
         if isinstance(event, FundingPayment):
+            self._breakers.observe_funding(event.symbol, event.rate)
             await self.journal.append("funding", funding_payload(event), account=self.account, symbol=event.symbol)
         elif isinstance(event, Liquidation):
             fill = event.fill
@@ -236,6 +263,8 @@ class Engine:
             return
         if self._gate is not Gate.ACTIVE or self._stale() or self._queue.has_kind("rebalance"):
             return
+        if any(latch.engaged for latch in self._breakers.latches.values()):
+            return  # a breaker wants risk cut: proposing to add some back would fight it
         if self._decisions.locked():
             return  # a decision's orders are in flight: the state is about to change
         plan = self._policy.plan(self._state)
@@ -245,6 +274,71 @@ class Engine:
         await self.journal.append("proposal", proposal_payload(proposal), account=self.account, proposal_id=proposal.id)
         self._queue.add(proposal)
         self._notice = f"{proposal.id}: {proposal.reason}"
+
+    # ---- circuit breakers ----------------------------------------------------------------
+
+    async def _check_breakers(self, risk) -> None:
+        age = None if self._last_tick_wall is None else self._clock() - self._last_tick_wall
+        trips = self._breakers.check(
+            self._state, risk, now=self._clock(), market_time=self._market_time, price_age=age
+        )
+        for trip in trips:
+            await self._on_trip(trip)
+        await self._propose_for_breakers()
+
+    async def _on_trip(self, trip: b.BreakerState) -> None:
+        gate = b.gate_after_trip(self._gate, trip.breaker)
+        actions = [] if gate is self._gate else [f"gate {gate.value}"]
+        if trip.breaker != b.STALE_DATA:
+            actions.append("proposal")
+        action = ", ".join(actions) or "none"
+        await self.journal.append(
+            "breaker",
+            {"breaker": trip.breaker, "subject": trip.subject, "status": "tripped",
+             "value": trip.value, "threshold": trip.threshold, "action": action},
+            account=self.account,
+            symbol=trip.subject if trip.subject in self._state.marks else None,
+        )
+        if gate is not self._gate:
+            await self._set_gate(gate, b.describe(trip), key=None)
+        for proposal in [p for p in self._queue.pending() if p.kind == "rebalance"]:
+            self._queue.take(proposal.id)
+            await self._decide(proposal, "expire", "", f"withdrawn: breaker {trip.breaker} tripped")
+        self._notice = f"BREAKER {b.describe(trip)}: {action}"
+
+    def _breaker_orders(self, latch: b.BreakerState) -> tuple[tuple[Order, ...], str]:
+        limits = self.config.breakers
+        asset = latch.subject.split("/")[0]
+        if latch.breaker == b.POSITION_DAY_LOSS:
+            return cut_orders(self._state, limits.position_cut, [latch.subject]), f"cut {asset} {limits.position_cut:.0%}"
+        if latch.breaker == b.FUNDING_EXTREME:
+            return cut_orders(self._state, 1.0, [latch.subject]), f"exit {asset}"
+        if latch.breaker == b.PORTFOLIO_DAY_LOSS:
+            return cut_orders(self._state, limits.portfolio_cut), f"cut risk {limits.portfolio_cut:.0%}"
+        if latch.breaker == b.CORRELATION_SPIKE:
+            return cut_orders(self._state, limits.correlation_cut), f"de-leverage {limits.correlation_cut:.0%}"
+        return (), ""  # stale data halts; it has nothing to propose
+
+    async def _propose_for_breakers(self) -> None:
+        # One pending proposal per tripped breaker. An expired one is made again at fresh prices
+        # while the breaker still holds; a vetoed one is not, until a person re-arms the breakers.
+        if self._gate is Gate.HALTED or self._decisions.locked():
+            return
+        for key, latch in self._breakers.latches.items():
+            if latch.status is not b.BreakerStatus.TRIPPED or key in self._breaker_vetoed:
+                continue
+            if self._queue.get(self._breaker_proposals.get(key, "")) is not None:
+                continue
+            orders, what = self._breaker_orders(latch)
+            if not orders:
+                continue
+            numbers = {"value": latch.value or 0.0, "threshold": latch.threshold}
+            proposal = self._policy.risk_proposal(
+                "breaker", orders, f"{what}: {b.describe(latch)}", numbers, self._state
+            )
+            await self.journal.append("proposal", proposal_payload(proposal), account=self.account, proposal_id=proposal.id)
+            self._queue.add(proposal)
+            self._breaker_proposals[key] = proposal.id
 
     # ---- commands ------------------------------------------------------------------------
 
@@ -292,6 +386,7 @@ class Engine:
                 return self._say(f"{proposal_id} is no longer pending")
             await self._decide(proposal, "veto", key)
             self._queue.remember_veto(proposal, self.snapshot.drift)
+            self._breaker_vetoed.update(k for k, pid in self._breaker_proposals.items() if pid == proposal.id)
             return self._say(f"{proposal.id} vetoed; nothing identical until drift moves")
 
     async def toggle_mode(self, *, key: str = "m") -> str:
@@ -305,7 +400,7 @@ class Engine:
             )
             return self._say(f"rebalancing: {mode.value}")
 
-    async def _set_gate(self, gate: Gate, reason: str, key: str) -> None:
+    async def _set_gate(self, gate: Gate, reason: str, key: str | None) -> None:
         previous, self._gate = self._gate, gate
         await self.journal.append(
             "gate", {"from": previous.value, "to": gate.value, "reason": reason, "key": key}, account=self.account
@@ -330,13 +425,25 @@ class Engine:
             return report
 
     async def resume(self, *, key: str) -> str:
-        """Moves the gate back to ACTIVE after a person confirmed it; returns a one-line outcome."""
+        """Re-arms every breaker and moves the gate back to ACTIVE after a person confirmed it;
+        returns a one-line outcome."""
         async with self._decisions:
-            if self._gate is Gate.ACTIVE:
-                return self._say("gate already ACTIVE")
-            await self._set_gate(Gate.ACTIVE, "resumed by trader", key)
+            engaged = self._breakers.reset()
+            self._breaker_vetoed.clear()
+            for latch in engaged:
+                await self.journal.append(
+                    "breaker",
+                    {"breaker": latch.breaker, "subject": latch.subject, "status": "reset",
+                     "value": latch.value, "threshold": latch.threshold, "action": "re-armed", "key": key},
+                    account=self.account,
+                )
+            if self._gate is Gate.ACTIVE and not engaged:
+                return self._say("gate already ACTIVE, no breaker to re-arm")
+            if self._gate is not Gate.ACTIVE:
+                await self._set_gate(Gate.ACTIVE, "resumed by trader", key)
             self._policy.check_soon()
-            return self._say("gate ACTIVE: proposals resume")
+            rearmed = f", {len(engaged)} breaker(s) re-armed" if engaged else ""
+            return self._say(f"gate ACTIVE{rearmed}: proposals resume")
 
     async def _serve_remote_flatten(self) -> None:
         # `cockpit flatten` in another shell writes a remote request; this engine owns the account.

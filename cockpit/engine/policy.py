@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from cockpit.config import Config
-from cockpit.domain.rebalance import RebalancePlan, plan_rebalance
-from cockpit.domain.risk import RiskSnapshot
-from cockpit.domain.types import Proposal, RebalanceMode, State
+from cockpit.domain.rebalance import RebalancePlan, estimated_cost, plan_rebalance
+from cockpit.domain.risk import RiskSnapshot, assess, simulate_fills
+from cockpit.domain.stress import nearest_liquidation
+from cockpit.domain.types import Order, Proposal, RebalanceMode, State
 
 
 def target_symbols(config: Config) -> dict[str, float]:
@@ -90,21 +91,54 @@ class RebalancePolicy:
 
     def proposal(self, plan: RebalancePlan, state: State, risk: RiskSnapshot) -> Proposal:
         """Returns the Proposal for `plan`, with the numbers that justify it and its expiry."""
-        self._counter += 1
-        now = self._clock()
         band = self._config.portfolio.drift_band
         worst_symbol, worst_drift = max(plan.drift.items(), key=lambda item: abs(item[1]))
         numbers = {f"drift_{_base(symbol)}": value for symbol, value in plan.drift.items()}
         numbers.update(band=band, equity=risk.equity, leverage_before=risk.effective_leverage)
-        return Proposal(
-            id=f"P-{self._counter}",
-            kind="rebalance",
-            orders=plan.orders,
-            reason=f"drift {_base(worst_symbol)} {worst_drift * 100:+.1f} pts beyond band {band * 100:.1f}",
-            reason_numbers=numbers,
+        return self._new(
+            "rebalance",
+            plan.orders,
+            f"drift {_base(worst_symbol)} {worst_drift * 100:+.1f} pts beyond band {band * 100:.1f}",
+            numbers,
+            state,
             estimated_cost=plan.estimated_cost,
             leverage_after=plan.leverage_after,
             liquidation_distance_after=plan.liquidation_distance_after,
+        )
+
+    def risk_proposal(
+        self, kind: str, orders: tuple[Order, ...], reason: str, numbers: Mapping[str, float], state: State
+    ) -> Proposal:
+        """Returns a Proposal of `kind` (e.g. "breaker") for reducing `orders`, with the leverage,
+        liquidation distance and cost they would leave, simulated at the current marks."""
+        paper = self._config.paper
+        after_state = simulate_fills(state, orders, slippage=paper.slippage, fee_rate=paper.taker_fee)
+        after = assess(after_state)
+        return self._new(
+            kind,
+            orders,
+            reason,
+            numbers,
+            state,
+            estimated_cost=estimated_cost(state, orders, slippage=paper.slippage, fee_rate=paper.taker_fee),
+            leverage_after=after.effective_leverage,
+            liquidation_distance_after=nearest_liquidation(after_state, after),
+        )
+
+    def _new(self, kind: str, orders: tuple[Order, ...], reason: str, numbers: Mapping[str, float],
+             state: State, *, estimated_cost: float, leverage_after: float,
+             liquidation_distance_after: float) -> Proposal:
+        self._counter += 1
+        now = self._clock()
+        return Proposal(
+            id=f"P-{self._counter}",
+            kind=kind,
+            orders=orders,
+            reason=reason,
+            reason_numbers=dict(numbers),
+            estimated_cost=estimated_cost,
+            leverage_after=leverage_after,
+            liquidation_distance_after=liquidation_distance_after,
             created_at=now,
             expires_at=now + self._config.proposals.ttl_seconds,
             # Leverage after depends on every price held or targeted, not only the traded ones.

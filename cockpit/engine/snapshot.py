@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cockpit.domain.breakers import BreakerState
 from cockpit.domain.risk import RiskSnapshot
+from cockpit.domain.scenarios import StressReport
 from cockpit.domain.types import Gate, Proposal, RebalanceMode, State
 
 
@@ -16,7 +18,8 @@ class EngineSnapshot:
     taken_at: float  # engine clock (epoch s) when the snapshot was built
     state: State
     risk: RiskSnapshot
-    account_liquidation_move: float  # common adverse move that liquidates the account (fraction)
+    account_liquidation_move: float  # common adverse move that liquidates the cross book (fraction)
+    stress: StressReport  # redone when positions change or a held price moved 1%, not per tick
     gate: Gate
     mode: RebalanceMode
     interval_hours: float
@@ -33,6 +36,7 @@ class EngineSnapshot:
     stale: bool
     notice: str = ""  # the last thing the engine wants the trader to read
     drift: dict[str, float] = field(default_factory=dict)
+    breakers: tuple[BreakerState, ...] = ()  # every latch, engaged ones first
 
     def seconds_to_next_check(self) -> float | None:
         """Returns market-time seconds until the next interval check, or None in continuous mode."""

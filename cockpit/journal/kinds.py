@@ -44,6 +44,10 @@ FLATTEN       flatten       {step: request | remote_request | cancel | gate | cl
                              | done, ...}
               Flatten-all progress; extra keys per step (e.g. cancelled, positions_left, key).
               remote_request is `cockpit flatten` from another process asking the running one.
+BREAKER       breaker       {breaker, subject, status: tripped | reset, value, threshold, action[, key]}
+              A circuit breaker tripped (with the reading that tripped it and what the engine
+              did: gate move, proposal id) or a person re-armed it (`key` pressed). `subject` is
+              a symbol or "portfolio"; units per breaker in cockpit/domain/breakers.py.
 MARKS         marks         {prices: {symbol: price}}
               Mark prices at a point in time, so a restart shows the last known marks.
 NOTE          note          {text}
@@ -69,12 +73,13 @@ LIQUIDATION = "liquidation"
 FLATTEN = "flatten"
 MARKS = "marks"
 NOTE = "note"
+BREAKER = "breaker"
 
 # Appending any other kind is refused, so a typo cannot create rows nothing will ever read.
 ALL_KINDS: frozenset[str] = frozenset(
     {
         START, STOP, MODE, GATE, DEPOSIT, PROPOSAL, DECISION, DENIED, ORDER, ORDER_RESULT,
-        FILL, FUNDING, LIQUIDATION, FLATTEN, MARKS, NOTE,
+        FILL, FUNDING, LIQUIDATION, FLATTEN, MARKS, NOTE, BREAKER,
     }
 )
 

@@ -18,8 +18,10 @@ from cockpit.engine.session import Session
 from cockpit.tui.screens.help_screen import HelpScreen
 from cockpit.tui.screens.journal_screen import JournalScreen
 from cockpit.tui.screens.quit_confirm import QuitConfirm
+from cockpit.tui.screens.risk_screen import RiskScreen
 from cockpit.tui.screens.typed_confirm import TypedConfirm
 from cockpit.tui.themes import shipped_themes
+from cockpit.tui.widgets.breaker_line import BreakerLine
 from cockpit.tui.widgets.positions_table import PositionsTable
 from cockpit.tui.widgets.proposals_panel import ProposalsPanel
 from cockpit.tui.widgets.status_bar import StatusBar
@@ -41,8 +43,9 @@ class CockpitApp(App):
         Binding("a", "approve", "Approve", id="approve"),
         Binding("v", "veto", "Veto", id="veto"),
         Binding("m", "toggle_mode", "Mode", id="mode"),
-        Binding("F", "flatten", "Flatten all", id="flatten"),
+        Binding("F", "flatten", "Flatten", id="flatten"),
         Binding("R", "resume", "Resume gate", id="resume", show=False),
+        Binding("s", "risk", "Stress", id="risk"),
         Binding("j", "journal", "Journal", id="journal"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -51,7 +54,7 @@ class CockpitApp(App):
     # Deciding needs the proposal in view: these keys act only on the dashboard. Flatten and
     # quit work from every screen.
     DASHBOARD_ONLY = frozenset({"approve", "veto", "toggle_mode", "resume"})
-    COCKPIT_ACTIONS = DASHBOARD_ONLY | {"flatten", "journal", "help"}
+    COCKPIT_ACTIONS = DASHBOARD_ONLY | {"flatten", "journal", "help", "risk"}
 
     def __init__(self, session: Session) -> None:
         super().__init__()
@@ -68,6 +71,7 @@ class CockpitApp(App):
         ui = self.session.config.ui
         yield StatusBar(id="status", watch_distance=ui.watch_distance, danger_distance=ui.danger_distance)
         yield PositionsTable(id="positions", watch_distance=ui.watch_distance, danger_distance=ui.danger_distance)
+        yield BreakerLine(id="breakers")
         yield ProposalsPanel(id="proposals")
         yield Static("", id="notice")
         yield Footer()
@@ -121,6 +125,7 @@ class CockpitApp(App):
             return
         self._shown_version = snapshot.version
         self.query_one(PositionsTable).show(snapshot)
+        self.query_one(BreakerLine).show(snapshot)
         self.query_one(ProposalsPanel).show(snapshot)
         if snapshot.notice != self._engine_notice:
             self._engine_notice = snapshot.notice
@@ -189,13 +194,26 @@ class CockpitApp(App):
         if self.engine is None:
             return
         confirmed = await self.push_screen_wait(
-            TypedConfirm("RESUME", f"Move the gate from {self.engine.gate.value} back to ACTIVE.", "RESUME")
+            TypedConfirm(
+                "RESUME",
+                f"Move the gate from {self.engine.gate.value} back to ACTIVE and re-arm every breaker.",
+                "RESUME",
+            )
         )
         if confirmed:
             self.say(await self.engine.resume(key="R"))
         else:
             self.say("resume cancelled: the gate stays as it was")
         self.refresh_from_engine()
+
+    def action_risk(self) -> None:
+        if self.engine is None:
+            self.say("still starting: the stress panel opens once the account is loaded")
+            return
+        if isinstance(self.screen, RiskScreen):
+            return
+        ui = self.session.config.ui
+        self.push_screen(RiskScreen(watch_distance=ui.watch_distance, danger_distance=ui.danger_distance))
 
     def action_journal(self) -> None:
         if self.engine is None:

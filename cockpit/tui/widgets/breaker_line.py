@@ -1,0 +1,70 @@
+"""One dashboard line for the circuit breakers: quiet when all are armed, loud when one is not."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from cockpit.domain.breakers import BreakerState, BreakerStatus
+from cockpit.engine.snapshot import EngineSnapshot
+
+# Short names so two engaged breakers still fit in 80 columns.
+SHORT_NAMES = {
+    "position_day_loss": "pos day loss",
+    "portfolio_day_loss": "day loss",
+    "correlation_spike": "corr spike",
+    "funding_extreme": "funding",
+    "stale_data": "stale data",
+}
+
+
+def _figure(state: BreakerState) -> str:
+    value = state.tripped_value if state.status is BreakerStatus.LATCHED else state.value
+    if value is None:
+        return ""
+    if state.breaker == "stale_data":
+        return f"{value:.0f}s>{state.threshold:.0f}s"
+    if state.breaker == "correlation_spike":
+        return f"{value:.2f}>{state.threshold:.2f}"
+    return f"{value:.1%}>{state.threshold:.1%}"
+
+
+def _subject(state: BreakerState) -> str:
+    return "" if state.subject == "portfolio" else state.subject.split("/")[0] + " "
+
+
+class BreakerLine(Widget):
+    """`breakers: 5 armed` or, per engaged breaker, `TRIPPED day loss 9.1%>8.0%` / `LATCHED ...`."""
+
+    DEFAULT_CSS = """
+    BreakerLine { height: 1; width: 1fr; padding: 0 1; background: $surface; color: $text-muted; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._content = Text("breakers: waiting for prices")
+
+    def render(self) -> Text:
+        return self._content
+
+    def show(self, snapshot: EngineSnapshot) -> None:
+        """Redraws from the snapshot's breakers, only when the text changed."""
+        content = self._line(snapshot.breakers)
+        if content != self._content:
+            self._content = content
+            self.refresh()
+
+    def _line(self, latches: tuple[BreakerState, ...]) -> Text:
+        engaged = [latch for latch in latches if latch.engaged]
+        if not engaged:
+            armed = len(latches)
+            return Text(f"breakers: {armed} armed" if armed else "breakers: waiting for prices")
+        danger = self.app.theme_variables.get("liq-danger", "")
+        watch = self.app.theme_variables.get("liq-watch", "")
+        line = Text("breakers: ")
+        for latch in engaged:
+            tripped = latch.status is BreakerStatus.TRIPPED
+            line.append(latch.status.value.upper(), style=f"bold {danger if tripped else watch}")
+            line.append(f" {_subject(latch)}{SHORT_NAMES.get(latch.breaker, latch.breaker)} {_figure(latch)}  ")
+        line.append("(R re-arms)")
+        return line
