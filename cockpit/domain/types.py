@@ -98,9 +98,10 @@ class Order:
     side: OrderSide
     quantity: float
     reduce_only: bool = False
-    order_type: Literal["market", "limit"] = "market"
+    order_type: Literal["market", "limit", "stop_market"] = "market"
     limit_price: float | None = None
     client_order_id: str = ""
+    stop_price: float | None = None  # USDT; the trigger of a "stop_market" order
 
     @property
     def signed_quantity(self) -> float:

@@ -3,6 +3,15 @@
 It charges what Binance would (taker fee, slippage, 8-hourly funding) and liquidates the way a
 Binance cross account does, so a strategy that survives on paper has faced the same arithmetic.
 Money is USDT, quantities base units, times epoch seconds.
+
+Resting stops: a reduce-only `stop_market` order does not fill when submitted; it rests (status
+"open") until a later tick's adverse extreme reaches its stop price - the tick's low for a sell
+stop under a long, its high for a buy stop over a short. It then fills, taker fee paid, at
+min(stop, tick price) * (1 - slippage) for a sell and max(stop, tick price) * (1 + slippage) for a
+buy: never better than the stop, and at the tick's price when the tick closed beyond the stop
+(a conservative gap rule for bars). Stops are checked before liquidation, since a stop that sits
+inside the liquidation price is reached first. A triggered stop is clipped to the position (it
+never flips it); a stop whose position is gone, or now lies on the same side, is cancelled.
 """
 
 from __future__ import annotations
@@ -77,6 +86,7 @@ class PaperVenue:
         self._clock = clock
         self._marks: dict[str, float] = {}
         self._last_tick: dict[str, float] = {}
+        self._stops: list[Order] = []  # resting reduce-only stop_market orders, oldest first
 
     # -- account -------------------------------------------------------------------------------
 
@@ -105,8 +115,9 @@ class PaperVenue:
 
     def observe(self, tick: Tick) -> list[VenueEvent]:
         """Folds a tick in: new mark, funding for settlements crossed since this symbol's previous
-        tick, then a liquidation check at the tick's adverse extreme. Returns the FundingPayment
-        and Liquidation events it caused (USDT amounts)."""
+        tick, resting stops reached by the tick's range, then a liquidation check at the tick's
+        adverse extreme. Returns the FundingPayment, Fill (triggered stops) and Liquidation events
+        it caused (USDT amounts)."""
         symbol = tick.symbol
         if symbol not in self._instruments or not _valid_price(tick.price):
             return []
@@ -116,17 +127,60 @@ class PaperVenue:
         events: list[VenueEvent] = []
         if previous is not None and symbol in self._positions:
             events.extend(self._settle_funding(symbol, previous, tick.timestamp))
+        low = tick.low if _valid_price(tick.low) else tick.price
+        high = tick.high if _valid_price(tick.high) else tick.price
+        low, high = min(low, tick.price), max(high, tick.price)
+        events.extend(self._trigger_stops(symbol, tick.price, low, high, tick.timestamp))
         position = self._positions.get(symbol)
         if position is None:
             return events
-        low = tick.low if _valid_price(tick.low) else tick.price
-        high = tick.high if _valid_price(tick.high) else tick.price
-        extreme = min(low, tick.price) if position.quantity > 0 else max(high, tick.price)
+        extreme = low if position.quantity > 0 else high
         if position.margin_mode == "isolated":
             events.extend(self._check_isolated(position, extreme, tick.timestamp))
         else:
             events.extend(self._check_cross(symbol, extreme, tick.timestamp))
+        self._prune_stops()
         return events
+
+    def _trigger_stops(
+        self, symbol: str, price: float, low: float, high: float, timestamp: float
+    ) -> list[Fill]:
+        fills = []
+        self._prune_stops()
+        for stop in [s for s in self._stops if s.symbol == symbol]:
+            if stop not in self._stops:
+                continue  # cancelled: an earlier stop closed the position it protected
+            trigger = stop.stop_price
+            if stop.side == "sell" and low <= trigger:
+                base = min(trigger, price) * (1 - self.slippage)
+            elif stop.side == "buy" and high >= trigger:
+                base = max(trigger, price) * (1 + self.slippage)
+            else:
+                continue
+            self._stops.remove(stop)
+            position = self._positions[symbol]
+            quantity = min(stop.quantity, abs(position.quantity))
+            fill = Fill(
+                symbol, stop.side, quantity, base, self.taker_fee * quantity * base, timestamp,
+                stop.client_order_id,
+            )
+            balance, positions, _ = settle_fill(self._balance, self._positions, fill)
+            after = positions.get(symbol)
+            if position.margin_mode == "isolated" and after is not None:
+                share = abs(after.quantity) / abs(position.quantity)
+                positions[symbol] = replace(after, isolated_margin=position.isolated_margin * share)
+            self._balance, self._positions = balance, positions
+            fills.append(fill)
+            self._prune_stops()  # a stop that closed the position cancels the others
+        return fills
+
+    def _prune_stops(self) -> None:
+        """Cancels resting stops that no longer reduce a position (it closed or flipped)."""
+        def protects(stop: Order) -> bool:
+            position = self._positions.get(stop.symbol)
+            return position is not None and position.quantity * stop.signed_quantity < 0
+
+        self._stops = [stop for stop in self._stops if protects(stop)]
 
     def _settle_funding(self, symbol: str, since: float, until: float) -> list[FundingPayment]:
         mark = self._marks[symbol]
@@ -213,10 +267,14 @@ class PaperVenue:
 
     async def submit(self, order: Order) -> OrderResult:
         """Fills a market order at once at mark * (1 +/- slippage), paying taker_fee * notional
-        (USDT); returns "filled" with the Fill, or "rejected" with the reason (account unchanged)."""
+        (USDT); returns "filled" with the Fill, or "rejected" with the reason (account unchanged).
+        A reduce-only stop_market order rests instead and returns "open" (see the module doc)."""
         reason = self._rejection(order)
         if reason:
             return OrderResult(order.client_order_id, "rejected", None, reason)
+        if order.order_type == "stop_market":
+            self._stops.append(order)
+            return OrderResult(order.client_order_id, "open")  # type: ignore[arg-type]
         mark = self._marks[order.symbol]
         price = mark * (1 + self.slippage) if order.side == "buy" else mark * (1 - self.slippage)
         fee = self.taker_fee * order.quantity * price
@@ -236,13 +294,18 @@ class PaperVenue:
             if reason:
                 return OrderResult(order.client_order_id, "rejected", None, reason)
         self._balance, self._positions = balance, positions
+        self._prune_stops()
         return OrderResult(order.client_order_id, "filled", fill)
 
-    def _rejection(self, order: Order) -> str:
+    def _rejection(self, order: Order, *, restoring: bool = False) -> str:
         instrument = self._instruments.get(order.symbol)
         if instrument is None:
             return f"unknown symbol {order.symbol}"
-        if order.order_type != "market":
+        if order.order_type == "stop_market":
+            problem = self._stop_problem(order, restoring=restoring)
+            if problem:
+                return problem
+        elif order.order_type != "market":
             return "limit orders are not supported by the paper venue yet"
         if order.side not in ("buy", "sell"):
             return f"unknown side {order.side!r}"
@@ -263,6 +326,20 @@ class PaperVenue:
         notional = quantity * self._marks[order.symbol]
         if notional < instrument.min_notional and not order.reduce_only:
             return f"notional {notional:.2f} USDT is below the minimum {instrument.min_notional:g}"
+        return ""
+
+    def _stop_problem(self, order: Order, *, restoring: bool) -> str:
+        if not order.reduce_only:
+            return "stop orders must be reduce-only on the paper venue"
+        stop = order.stop_price
+        if not (stop is not None and _valid_price(stop)):
+            return f"stop price must be a positive number of USDT, got {stop!r}"
+        mark = self._marks.get(order.symbol)
+        if mark is None or restoring:
+            return ""  # the general check reports a missing price
+        if (order.side == "sell" and stop >= mark) or (order.side == "buy" and stop <= mark):
+            # Binance refuses these too (-2021 "Order would immediately trigger").
+            return f"stop {stop:g} would trigger at once against the mark {mark:g}"
         return ""
 
     def _margin_problem(self, balance: Balance, positions: Mapping[str, Position]) -> str:
@@ -287,12 +364,37 @@ class PaperVenue:
         return ""
 
     async def cancel_all(self) -> int:
-        """Returns 0: market orders never rest on the paper venue, so there is nothing to cancel."""
-        return 0
+        """Cancels every resting stop; returns how many there were (0 the second time)."""
+        cancelled = len(self._stops)
+        self._stops = []
+        return cancelled
+
+    async def cancel(self, client_order_id: str) -> bool:
+        """Cancels the resting order with `client_order_id`; returns False when none rests."""
+        before = len(self._stops)
+        self._stops = [s for s in self._stops if s.client_order_id != client_order_id]
+        return len(self._stops) < before
 
     async def open_orders(self) -> list[Order]:
-        """Returns []: market orders never rest on the paper venue."""
-        return []
+        """Returns the resting stop orders, oldest first (market orders never rest)."""
+        self._prune_stops()
+        return list(self._stops)
+
+    def restore_open_orders(self, orders: list[Order]) -> list[str]:
+        """Re-rests stop orders after a restart (e.g. rebuilt from the journal), after `set_marks`
+        and before any tick. A stop the market passed while the process was down is kept and
+        triggers on the next tick. Returns one "client id: reason" per order it refused."""
+        skipped = []
+        for order in orders:
+            if order.order_type != "stop_market":
+                reason = "only stop orders rest on the paper venue"
+            else:
+                reason = self._rejection(order, restoring=True)
+            if reason:
+                skipped.append(f"{order.client_order_id or order.symbol}: {reason}")
+            else:
+                self._stops.append(order)
+        return skipped
 
 
 def _reduces(position: Position | None, change: float) -> bool:
