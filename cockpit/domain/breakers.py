@@ -212,6 +212,7 @@ def describe(state: BreakerState) -> str:
     else:
         shown = "n/a" if value is None else f"{value:.2%}"
         limit = f"{threshold:.2%}"
-    return f"{state.breaker} {state.subject} {state.status.value} {shown} > {limit}" if state.engaged else (
-        f"{state.breaker} {state.subject} armed {shown} (limit {limit})"
-    )
+    subject = state.subject.split("/")[0]  # "BTC/USDT:USDT" reads as BTC
+    if state.engaged:
+        return f"{state.breaker} {subject} {state.status.value} {shown} > {limit}"
+    return f"{state.breaker} {subject} armed {shown} (limit {limit})"

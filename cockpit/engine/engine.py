@@ -12,9 +12,9 @@ from typing import Callable
 
 from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
-from cockpit.domain.rebalance import weight_drift
 from cockpit.domain.pretrade import OrderRateLimiter, PretradeLimits, pretrade_denial
-from cockpit.domain.risk import assess
+from cockpit.domain.risk import RiskSnapshot
+from cockpit.domain.riskbook import RiskBook
 from cockpit.domain.scenarios import StressReport, positions_key, scenarios_for, stress_report
 from cockpit.domain.types import Fill, FundingPayment, Gate, Order, Proposal, RebalanceMode, State, Tick
 from cockpit.domain import breakers as b
@@ -87,6 +87,8 @@ class Engine:
         )
         self._breakers = BreakerWatch(config)
         self._stress: StressReport | None = None
+        self._book: RiskBook | None = None  # the vectorized per-tick risk, rebuilt when positions change
+        self._risk_cache: RiskSnapshot | None = None
         self._breaker_proposals: dict[tuple[str, str], str] = {}  # latch -> its pending proposal id
         self._breaker_vetoed: set[tuple[str, str]] = set()  # no new proposal until a reset
         self._last_tick_wall: float | None = None
@@ -132,11 +134,27 @@ class Engine:
             report = self._stress = stress_report(self._state, scenarios_for(self._state))
         return report
 
+    def _risk(self) -> RiskSnapshot:
+        """The current RiskSnapshot (what `assess` returns), from the vectorized book."""
+        if self._book is None or not self._book.matches(self._state):
+            self._book = RiskBook.from_state(
+                self._state, self._policy.targets, self.config.portfolio.target_leverage
+            )
+            self._risk_cache = None
+        if self._risk_cache is None:
+            self._risk_cache = self._book.snapshot()
+        return self._risk_cache
+
+    def _mark(self, tick: Tick) -> None:
+        # One price into the book; positions changed (a fill, funding) mean a rebuild in _risk.
+        if self._book is not None and self._book.matches(self._state):
+            if self._book.update(tick.symbol, tick.price):
+                self._risk_cache = None
+
     def _build_snapshot(self) -> EngineSnapshot:
-        risk = assess(self._state)
+        risk = self._risk()
         stress = self._current_stress()
-        targets = self._policy.targets
-        drift = weight_drift(self._state, targets, self.config.portfolio.target_leverage) if risk.equity > 0 else {}
+        drift = self._book.drift() if risk.equity > 0 and self._book is not None else {}
         return EngineSnapshot(
             version=self._version,
             taken_at=self._clock(),
@@ -189,7 +207,7 @@ class Engine:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             try:
                 await self._expire_proposals()
-                await self._check_breakers(assess(self._state))
+                await self._check_breakers(self._risk())
                 await self._serve_remote_flatten()
                 self._publish()
             except Exception:  # noqa: BLE001 - one bad round must not stop expiry for good
@@ -208,7 +226,8 @@ class Engine:
             balance, positions
         )
         await self._journal_marks()
-        risk = assess(self._state)
+        self._mark(tick)
+        risk = self._risk()
         self._breakers.observe(tick.timestamp, self._state.marks, risk.equity)
         await self._check_breakers(risk)
         await self._expire_proposals()
@@ -270,7 +289,7 @@ class Engine:
         plan = self._policy.plan(self._state)
         if plan is None or self._queue.suppressed("rebalance", plan.drift):
             return
-        proposal = self._policy.proposal(plan, self._state, assess(self._state))
+        proposal = self._policy.proposal(plan, self._state, self._risk())
         await self.journal.append("proposal", proposal_payload(proposal), account=self.account, proposal_id=proposal.id)
         self._queue.add(proposal)
         self._notice = f"{proposal.id}: {proposal.reason}"
