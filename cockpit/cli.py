@@ -1,4 +1,8 @@
-"""`cockpit` and its subcommands. Every mistake is one line on stderr and exit status 2."""
+"""`cockpit` and its subcommands. Every mistake is one line on stderr and exit status 2.
+
+`cockpit status` exits 0 when it printed an account, 1 when there is none to print (no journal
+file, an empty journal, or no account started in it yet: one line on stdout), 2 on bad input.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ from cockpit.config import Config, ConfigError, load_config
 from cockpit.engine.session import SessionError
 from cockpit.journal.errors import JournalError
 
+# Names only (no numpy/scipy import): the heavy modules load when `targets` runs.
+OBJECTIVES = ("max_sharpe", "min_variance", "risk_parity")
+DEFAULT_LOOKBACK_DAYS = 365
+
 EXIT_USAGE = 2
 
 
@@ -22,16 +30,24 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument("--config", type=Path, help="TOML config file (see config.example.toml)")
-    common.add_argument("--journal", type=Path, help="SQLite journal file (env COCKPIT_JOURNAL)")
+def _options(*, journal: bool, top: bool) -> _Parser:
+    # A subcommand's defaults would overwrite what was given before it (`cockpit --journal F
+    # status`), so only the top level has defaults; a subcommand sets a value only when given one.
+    default = None if top else argparse.SUPPRESS
+    options = _Parser(add_help=False)
+    options.add_argument("--config", type=Path, default=default, help="TOML config file (see config.example.toml)")
+    if journal:
+        options.add_argument("--journal", type=Path, default=default, help="SQLite journal file (env COCKPIT_JOURNAL)")
+    return options
 
+
+def _parser() -> argparse.ArgumentParser:
+    common = _options(journal=True, top=False)
     parser = _Parser(
         prog="cockpit",
         description="A terminal trading cockpit for leveraged crypto portfolios. "
         "It sends no order you did not approve by keystroke.",
-        parents=[common],
+        parents=[_options(journal=True, top=True)],
     )
     parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
     parser.add_argument("--demo", action="store_true", help="use the synthetic demo market")
@@ -47,6 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     journal.add_argument("--export", choices=["csv"], help="write every matching entry as CSV to stdout")
     flatten = commands.add_parser("flatten", parents=[common], help="emergency: close everything, from any shell")
     flatten.add_argument("--yes", action="store_true", help="do not ask for the typed confirmation")
+    commands.add_parser(
+        "status", parents=[common],
+        help="the newest account at its last journaled prices: gate, leverage, stress, breakers (read only)",
+    )
+    targets = commands.add_parser(
+        "targets", parents=[_options(journal=False, top=False)],
+        help="suggest [portfolio.targets] weights from kline CSVs (prints; changes nothing)",
+    )
+    targets.add_argument("files", type=Path, nargs="+", metavar="FILE",
+                         help="Binance kline CSV (.csv or .csv.gz) per asset, named like BTCUSDT_1d.csv.gz")
+    targets.add_argument("--objective", choices=OBJECTIVES, default="risk_parity",
+                         help="what to optimise (default risk_parity: it needs no return forecast)")
+    targets.add_argument("--lookback-days", type=int, default=DEFAULT_LOOKBACK_DAYS, metavar="N",
+                         help=f"days of history to estimate from (default {DEFAULT_LOOKBACK_DAYS})")
     return parser
 
 
@@ -107,6 +137,61 @@ async def _print_journal(args: argparse.Namespace, config: Config) -> int:
         entries = await journal.entries(limit=limit, newest_first=True)
         for line in format_entries(list(reversed(entries))):
             print(line)
+    return 0
+
+
+def _status(config: Config) -> int:
+    # The engine reads; drawing stays here, with the risk screen's own tables (engine knows no tui).
+    from rich.console import Console, Group
+    from rich.text import Text
+
+    from cockpit.engine.status import NothingToReport, read_status
+    from cockpit.tui.risk_tables import breaker_table, liquidation_table, no_colour, scenario_table, stress_heading
+
+    status = asyncio.run(read_status(config, journal_path(config)))
+    if isinstance(status, NothingToReport):
+        print(status.message)
+        return 1
+    console = Console(highlight=False)  # no colour or styles unless stdout is a terminal
+    palette = _palette(config) if console.is_terminal else no_colour
+    report, ui = status.stress, config.ui
+    parts: list = [Text(line) for line in status.summary_lines()]
+    if status.marks_at is not None:
+        parts.append(Text(stress_heading(report), style="bold"))
+    parts += [
+        liquidation_table(report, watch=ui.watch_distance, danger=ui.danger_distance, palette=palette),
+        Text(""),
+        scenario_table(report, palette=palette),
+        Text(""),
+    ]
+    parts += [Text(line) for line in status.breaker_lines()]
+    if status.breakers:
+        parts.append(breaker_table(status.breakers, palette=palette))
+    console.print(Group(*parts))
+    return 0
+
+
+def _palette(config: Config):
+    """Returns the TUI theme's liquidation colours for a band, so a terminal shows what the screen shows."""
+    from cockpit.tui.themes import ThemeError, shipped_themes
+
+    try:
+        variables = shipped_themes()[config.ui.theme].variables
+    except (ThemeError, KeyError):
+        from cockpit.tui.risk_tables import no_colour
+
+        return no_colour
+    return lambda band: variables.get(f"liq-{band}", "")
+
+
+def _targets(args: argparse.Namespace, config: Config) -> int:
+    from cockpit.engine.targets import TargetsInputError, suggest_targets
+
+    try:
+        suggestion = suggest_targets(args.files, config, objective=args.objective, lookback_days=args.lookback_days)
+    except TargetsInputError as error:
+        return _fail(str(error))
+    print("\n".join(suggestion.lines()))
     return 0
 
 
@@ -179,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_print_journal(args, config))
         if args.command == "flatten":
             return _flatten(args, config)
+        if args.command == "status":
+            return _status(config)
+        if args.command == "targets":
+            return _targets(args, config)
         return _run_cockpit(args, config)
     except KeyboardInterrupt:
         return 130

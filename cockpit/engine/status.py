@@ -1,0 +1,321 @@
+"""`cockpit status`: the newest account in the journal, as the journal last recorded it.
+
+It reads, and only reads: the file is opened read-only (SQLite `mode=ro`), the owner lock is not
+touched, and no row is appended, so it is safe beside a running cockpit (WAL mode lets a reader
+see every committed row while the owner writes). The account is rebuilt exactly as a restart or
+`cockpit flatten` rebuilds it (cockpit.journal.rebuild) and valued at the last journaled marks;
+the stress report is the same `stress_report` the engine computes for the risk screen.
+
+What it cannot know offline: the price now (a running cockpit journals marks every minute and at
+stop, fills carry their own price) and a breaker's current reading (the journal records trips and
+resets, not every reading).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiosqlite
+
+from cockpit.config import Config
+from cockpit.domain.breakers import BreakerState, BreakerStatus
+from cockpit.domain.risk import RiskSnapshot, assess
+from cockpit.domain.scenarios import StressReport, scenarios_for, stress_report
+from cockpit.domain.types import Gate, Instrument, State
+from cockpit.journal import kinds, schema
+from cockpit.journal.errors import JournalError
+from cockpit.journal.rebuild import latest_account, rebuild_paper_account
+from cockpit.journal.store import BUSY_TIMEOUT_MS, Entry, Journal
+from cockpit.venues.instruments import DEFAULT_INSTRUMENTS, instrument_for_base
+
+
+@dataclass(frozen=True)
+class NothingToReport:
+    """There is no account to report on (no journal file, or no account started in it yet):
+    `message` is the one line to print."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """The newest account as the journal last recorded it. Money in USDT, times in epoch seconds
+    (UTC, journal time: when the row was written), leverage as a multiple of equity."""
+
+    account: str
+    source: str  # LIVE | PAPER | REPLAY | SYNTHETIC, from the newest START row
+    started_at: float
+    stopped_at: float | None  # the STOP row after that START; None while running (or after a crash)
+    stop_reason: str
+    gate: Gate  # from the newest GATE row; ACTIVE when the gate never moved
+    gate_since: float | None  # None when the gate never moved
+    gate_reason: str
+    gate_key: str  # the key a person pressed; "" when a breaker moved it
+    risk: RiskSnapshot  # wallet, equity, effective leverage, liquidation prices at the marks
+    leverage_ceiling: float  # from the config given to `cockpit status`
+    marks_at: float | None  # when the oldest price the positions are valued at was journaled
+    unpriced: tuple[str, ...]  # open positions with no journaled price: valued at entry
+    stress: StressReport
+    breakers: tuple[BreakerState, ...]  # tripped in the newest run and not reset since
+    forgotten_breakers: tuple[BreakerState, ...]  # tripped in an earlier run, never reset
+    last_seq: int  # the newest journal row the account was rebuilt from
+
+    def summary_lines(self) -> list[str]:
+        """Returns the lines above the stress tables: account and run, gate, money, caveats.
+        Short enough for an 80-column terminal with a typical account name."""
+        if self.stopped_at is None:
+            run = f"started {utc(self.started_at)}, no stop journaled"
+        else:
+            run = f"stopped {utc(self.stopped_at)}" + (f" ({self.stop_reason})" if self.stop_reason else "")
+        lines = [f"account {self.account} · {self.source} · {run}"]
+        if self.gate_since is None:
+            lines.append(f"gate {self.gate.value} (never moved)")
+        else:
+            who = f", key {self.gate_key}" if self.gate_key else ""
+            lines.append(f"gate {self.gate.value} since {utc(self.gate_since)}: {self.gate_reason}{who}")
+        risk = self.risk
+        lines.append(
+            f"wallet {_money(risk.wallet)} · equity {_money(risk.equity)} USDT · "
+            f"leverage {_leverage(risk.effective_leverage)} (ceiling {self.leverage_ceiling:.2f}x)"
+        )
+        if self.marks_at is None:
+            held = ": positions valued at entry price" if self.unpriced else ""
+            lines.append(f"no prices journaled yet{held}")
+        elif self.unpriced:
+            shown = ", ".join(symbol.split("/")[0] for symbol in self.unpriced)
+            lines.append(f"no journaled price for {shown}: valued at entry price")
+        return lines
+
+    def breaker_lines(self) -> list[str]:
+        """Returns the line above the breaker table (or the whole breaker report when none is
+        engaged), and a note on trips of earlier runs that no reset ever answered."""
+        lines = [
+            "breakers tripped and not reset since (Now: not journaled):"
+            if self.breakers else "breakers: none tripped since the last reset"
+        ]
+        if self.forgotten_breakers:
+            shown = ", ".join(f"{b.breaker} {b.subject.split('/')[0]}" for b in self.forgotten_breakers)
+            lines.append(f"earlier runs tripped {shown} and no reset followed; the restart re-armed them")
+        return lines
+
+
+def utc(epoch: float) -> str:
+    """Returns epoch seconds as "2026-01-01 00:00 UTC"."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _money(value: float) -> str:
+    return f"{value:,.2f}" if math.isfinite(value) else "—"
+
+
+def _leverage(value: float) -> str:
+    return f"{value:.2f}x" if math.isfinite(value) else "∞"
+
+
+def _number(value: object) -> float | None:
+    # Payload floats may be the strings "inf"/"nan" (see journal/kinds.py) or missing.
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+async def _open_read_only(path: Path) -> Journal:
+    """Returns a Journal on a read-only connection. Journal.open would create a missing file,
+    migrate an old one and take a write transaction to do so: none of that belongs in a status
+    command that runs beside the owner. An append on this Journal fails (read-only database)."""
+    try:
+        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise JournalError(f"cannot open journal {path}: {exc}") from exc
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = await schema.read_version(db)
+    except sqlite3.DatabaseError as exc:
+        await db.close()
+        if "not a database" in str(exc):
+            raise JournalError(f"{path} is not a SQLite database (or is corrupt)") from exc
+        raise JournalError(f"cannot read journal {path}: {exc}") from exc
+    except JournalError as exc:  # another program's database: say which file
+        await db.close()
+        raise JournalError(f"{path}: {exc}") from exc
+    except BaseException:
+        await db.close()
+        raise
+    if version != schema.current_version():
+        await db.close()
+        if version == 0:
+            raise _Empty()
+        if version > schema.current_version():
+            raise JournalError(
+                f"{path} has schema version {version}, but this cockpit only knows up to "
+                f"{schema.current_version()}; upgrade cockpit to read it"
+            )
+        raise JournalError(
+            f"{path} has the older schema version {version}; start cockpit on it once to migrate it"
+        )
+    return Journal(db, path, time.time)
+
+
+class _Empty(Exception):
+    """A SQLite file without a single table: nothing was ever journaled in it."""
+
+
+async def _newest_at_or_before(journal: Journal, kind: str, account: str, seq: int) -> Entry | None:
+    # A running cockpit may append rows after the rebuild stopped at `seq`; skip past those.
+    limit = 4
+    while True:
+        rows = await journal.entries(kinds=[kind], account=account, newest_first=True, limit=limit)
+        for row in rows:
+            if row.seq <= seq:
+                return row
+        if len(rows) < limit:
+            return None
+        limit *= 4
+
+
+async def _mark_times(journal: Journal, account: str, last_seq: int) -> dict[str, float]:
+    """Returns {symbol: journal time of the price the rebuild values it at}, mirroring the
+    rebuild: the newest MARKS row's prices, overlaid by the price of any later fill."""
+    times: dict[str, float] = {}
+    marks = await _newest_at_or_before(journal, kinds.MARKS, account, last_seq)
+    after = 0
+    if marks is not None:
+        prices = marks.payload.get("prices")
+        if isinstance(prices, dict):
+            times = {symbol: marks.ts for symbol in prices}
+        after = marks.seq
+    for fill in await journal.entries(kinds=[kinds.FILL], account=account, after_seq=after):
+        if fill.seq <= last_seq and fill.symbol:
+            times[fill.symbol] = fill.ts
+    return times
+
+
+async def _engaged_breakers(
+    journal: Journal, account: str, run_start: int
+) -> tuple[tuple[BreakerState, ...], tuple[BreakerState, ...]]:
+    """Returns (engaged, forgotten): the breakers whose newest BREAKER row (per breaker and
+    subject) is a trip, i.e. tripped and not reset by a person since, split by run. `engaged`
+    tripped in the newest run (seq after `run_start`, its START row); `forgotten` tripped in an
+    earlier run, whose latch the next start did not restore (bootstrap restores the gate and the
+    mode, not latches), so the cockpit's breaker board shows them armed.
+    `value` is None (the reading now is not journaled); the trip's reading is `tripped_value`,
+    its journal time `tripped_at`."""
+    latest: dict[tuple[str, str], Entry] = {}
+    for row in await journal.entries(kinds=[kinds.BREAKER], account=account):
+        key = (str(row.payload.get("breaker", "")), str(row.payload.get("subject", "")))
+        latest[key] = row
+    engaged, forgotten = [], []
+    for (breaker, subject), row in sorted(latest.items()):
+        if row.payload.get("status") != "tripped":
+            continue
+        threshold = _number(row.payload.get("threshold"))
+        latch = BreakerState(
+            breaker=breaker,
+            subject=subject,
+            status=BreakerStatus.TRIPPED,
+            value=None,
+            threshold=math.nan if threshold is None else threshold,
+            tripped_value=_number(row.payload.get("value")),
+            tripped_at=row.ts,
+        )
+        (engaged if row.seq > run_start else forgotten).append(latch)
+    return tuple(engaged), tuple(forgotten)
+
+
+def _instruments(symbols) -> dict[str, Instrument]:
+    # The instruments the paper venue trades (their tiers decide liquidation prices); a symbol
+    # without a default gets the generic perpetual a replay of it would get.
+    instruments = dict(DEFAULT_INSTRUMENTS)
+    for symbol in symbols:
+        if symbol not in instruments:
+            instruments[symbol] = instrument_for_base(symbol.split("/")[0])
+    return instruments
+
+
+def _gate(row: Entry | None) -> Gate:
+    if row is None:
+        return Gate.ACTIVE  # the gate starts ACTIVE and nothing moved it
+    try:
+        return Gate(row.payload.get("to"))
+    except ValueError as exc:
+        raise JournalError(f"journal row {row.seq}: gate payload is unusable ({exc})") from exc
+
+
+async def _newest_row(journal: Journal, kind: str, account: str) -> Entry | None:
+    rows = await journal.entries(kinds=[kind], account=account, newest_first=True, limit=1)
+    return rows[0] if rows else None
+
+
+async def read_status(config: Config, journal_path: str | Path) -> AccountStatus | NothingToReport:
+    """Returns the AccountStatus of the newest account in the journal (the one named by the newest
+    START row, as `cockpit flatten` picks it), or NothingToReport when there is no journal file,
+    the file is empty, or no account has started in it.
+
+    Raises JournalError (one line) for a path that is a directory, a file that is not a SQLite
+    database or not a cockpit journal, a schema this code cannot read, or an unusable row.
+    """
+    path = Path(journal_path).expanduser()
+    if path.is_dir():
+        raise JournalError(f"{path} is a directory, not a journal file")
+    if not path.exists():
+        return NothingToReport(f"no journal at {path}: no account to report")
+    try:
+        journal = await _open_read_only(path)
+    except _Empty:
+        return NothingToReport(f"the journal at {path} is empty: no account to report")
+    async with journal:
+        account = await latest_account(journal)
+        paper = await rebuild_paper_account(journal, account) if account else None
+        if account is None or paper is None:
+            return NothingToReport(f"the journal at {path} holds no account yet: no account to report")
+        start = await _newest_at_or_before(journal, kinds.START, account, paper.last_seq)
+        if start is None:  # latest_account found one; only a damaged file gets here
+            return NothingToReport(f"the journal at {path} holds no account yet: no account to report")
+        stop = await _newest_row(journal, kinds.STOP, account)
+        stopped = stop if stop is not None and stop.seq > start.seq else None
+        gate_row = await _newest_row(journal, kinds.GATE, account)
+        mark_times = await _mark_times(journal, account, paper.last_seq)
+        breakers, forgotten = await _engaged_breakers(journal, account, start.seq)
+
+    open_symbols = sorted(s for s, p in paper.positions.items() if p.quantity != 0)
+    priced = [s for s in open_symbols if paper.marks.get(s, 0.0) > 0 and s in mark_times]
+    unpriced = tuple(s for s in open_symbols if s not in priced)
+    if priced:
+        marks_at: float | None = min(mark_times[s] for s in priced)  # the stalest price in use
+    elif mark_times and not open_symbols:
+        marks_at = max(mark_times.values())
+    else:
+        marks_at = None
+    # The state's clock is the marks' time: the stress heading then says when its prices are from.
+    when = marks_at if marks_at is not None else start.ts
+    state = State(when, paper.balance, instruments=_instruments(paper.positions)).with_marks(
+        paper.marks, when
+    ).with_account(paper.balance, paper.positions)
+    gate_payload = gate_row.payload if gate_row is not None else {}
+    gate = _gate(gate_row)
+    return AccountStatus(
+        account=account,
+        source=str(start.payload.get("source", "?")),
+        started_at=start.ts,
+        stopped_at=stopped.ts if stopped is not None else None,
+        stop_reason=str(stopped.payload.get("reason", "")) if stopped is not None else "",
+        gate=gate,
+        gate_since=gate_row.ts if gate_row is not None else None,
+        gate_reason=str(gate_payload.get("reason") or ""),
+        gate_key=str(gate_payload.get("key") or ""),
+        risk=assess(state),
+        leverage_ceiling=config.portfolio.leverage_ceiling,
+        marks_at=marks_at,
+        unpriced=unpriced,
+        stress=stress_report(state, scenarios_for(state)),
+        breakers=breakers,
+        forgotten_breakers=forgotten,
+        last_seq=paper.last_seq,
+    )
