@@ -93,4 +93,5 @@ def test_journal_exports_csv_that_parses_back(journal_with_a_decision):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == count
     orders = [r for r in rows if r["kind"] == "order"]
-    assert [r["client_order_id"] for r in orders] == ["ck-5-0", "ck-5-1"]
+    # Two buys and the protective stop of each new position.
+    assert [r["client_order_id"] for r in orders] == ["ck-5-0", "ck-5-1", "ck-5-2", "ck-5-3"]

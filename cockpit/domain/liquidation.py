@@ -208,3 +208,25 @@ def liquidation_distance(side: PositionSide, mark_price: float, liquidation_pric
     if liquidation_price == 0.0:
         return math.inf
     return max(0.0, (liquidation_price - mark_price) / mark_price)
+
+
+LIQUIDATION_MISMATCH_TOLERANCE = 0.005  # 0.5 % of the exchange's figure
+
+
+def liquidation_price_mismatch(
+    ours: float, exchange: float, tolerance: float = LIQUIDATION_MISMATCH_TOLERANCE
+) -> str | None:
+    """Returns a one-line warning when our liquidation price (USDT) and the exchange's differ by
+    more than `tolerance` (fraction of the exchange's price), else None. Both 0.0 ("cannot be
+    liquidated") agree; one 0.0 and one positive always disagree.
+
+    A live venue reports its own figure; showing both, and warning on a gap, catches a tier table
+    or margin figure we hold wrong before it matters."""
+    if ours == exchange:
+        return None
+    if exchange <= 0 or ours <= 0:
+        return f"liquidation price: ours {ours:,.2f} vs exchange {exchange:,.2f}"
+    gap = abs(ours - exchange) / exchange
+    if gap <= tolerance:
+        return None
+    return f"liquidation price: ours {ours:,.2f} vs exchange {exchange:,.2f} ({gap:.2%} apart > {tolerance:.2%})"

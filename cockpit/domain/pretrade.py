@@ -219,8 +219,8 @@ def pretrade_denial(
     """Returns None when the whole batch may go, else the first denial string, checking in order:
     gate, precision and minimums (an order on a symbol without an instrument is denied with
     `DENIED unknown_instrument ...`), order notional, leverage ceiling after the fills
-    (risk.check_leverage_ceiling), per-asset exposure, order rate (the batch as len(orders)
-    orders; nothing is recorded: call `rate_limiter.record` once they are sent; None skips it).
+    (risk.check_leverage_ceiling), per-asset exposure, order rate (the batch's trading orders,
+    see `trading_orders`; nothing is recorded: call `rate_limiter.record` once they are sent; None skips it).
     """
     orders = tuple(orders)
     denial = check_gate(gate, state, orders)
@@ -246,8 +246,14 @@ def pretrade_denial(
     if denial:
         return denial
     if rate_limiter is not None:
-        return rate_limiter.check(len(orders))
+        return rate_limiter.check(trading_orders(orders))
     return None
+
+
+def trading_orders(orders: Iterable[Order]) -> int:
+    """Returns how many of `orders` trade at once, i.e. count against the order rate: every order
+    but the protective stops, which rest beside the position they protect (one per position)."""
+    return sum(1 for order in orders if order.order_type != "stop_market")
 
 
 __all__ = [

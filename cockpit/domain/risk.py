@@ -193,13 +193,15 @@ def simulate_fills(
     state: State, orders: Iterable[Order], *, slippage: float, fee_rate: float
 ) -> State:
     """Returns the hypothetical State after every order fills in turn at the slipped mark, paying
-    fee_rate * fill notional (USDT). Orders for symbols without a positive mark are skipped; marks
-    are unchanged, so the slippage shows up as unrealized loss."""
+    fee_rate * fill notional (USDT). Orders for symbols without a positive mark, and resting stop
+    orders, are skipped; marks are unchanged, so the slippage shows up as unrealized loss."""
     balance, positions = state.balance, dict(state.positions)
     for order in orders:
         mark = state.marks.get(order.symbol)
         if mark is None or not mark > 0 or order.quantity <= 0:
             continue
+        if order.order_type == "stop_market":
+            continue  # a protective stop rests; it fills only if the market reaches it
         price = fill_price(order, mark, slippage)
         fill = Fill(
             symbol=order.symbol,

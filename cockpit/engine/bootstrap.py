@@ -17,7 +17,7 @@ from cockpit.domain.types import Balance, Fill, Gate, Position, RebalanceMode
 from cockpit.journal.kinds import fill_payload
 from cockpit.engine.engine import Engine
 from cockpit.engine.policy import target_symbols
-from cockpit.journal.rebuild import rebuild_paper_account
+from cockpit.journal.rebuild import rebuild_paper_account, resting_stops
 from cockpit.journal.store import Journal
 from cockpit.venues.base import PriceSource
 from cockpit.venues.funding import FundingSchedule
@@ -163,6 +163,9 @@ async def open_engine(
         funding=funding or FundingSchedule.constant(config.paper.funding_rate),
     )
     venue.set_marks(marks)
+    refused = venue.restore_open_orders(await resting_stops(journal, choice.account))
+    if refused:
+        await journal.append("note", {"text": "stops not restored: " + "; ".join(refused)}, account=choice.account)
     gate_row = await _latest_payload(journal, "gate", choice.account)
     mode_row = await _latest_payload(journal, "mode", choice.account)
     proposals = await journal.entries(kinds=["proposal"], account=choice.account)

@@ -16,6 +16,7 @@ import numpy as np
 
 from cockpit.config import Config
 from cockpit.domain import breakers as b
+from cockpit.domain.realized import realized_sigma
 from cockpit.domain.hedging import average_pairwise_correlation, correlation_spike
 from cockpit.domain.risk import RiskSnapshot
 from cockpit.domain.types import State
@@ -82,6 +83,14 @@ class BreakerWatch:
         if self._last_sample_at is None or market_time - self._last_sample_at >= self._sample_every:
             self._last_sample_at = market_time
             self._sample_correlation(dict(marks))
+
+    def sigma_4h(self, symbol: str) -> float | None:
+        """Returns the realized 4h volatility of `symbol` over the remembered day (fraction), or
+        None while too few prices are remembered."""
+        series = self._prices.get(symbol)
+        if series is None:
+            return None
+        return realized_sigma(list(series.times), list(series.values))
 
     def observe_funding(self, symbol: str, rate: float) -> None:
         """Remembers the latest funding rate per 8h settled on `symbol`."""

@@ -12,7 +12,7 @@ from typing import Callable
 
 from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
-from cockpit.domain.pretrade import OrderRateLimiter, PretradeLimits, pretrade_denial
+from cockpit.domain.pretrade import OrderRateLimiter, PretradeLimits, pretrade_denial, trading_orders
 from cockpit.domain.risk import RiskSnapshot
 from cockpit.domain.riskbook import RiskBook
 from cockpit.domain.scenarios import StressReport, positions_key, scenarios_for, stress_report
@@ -255,8 +255,11 @@ class Engine:
             )
             self._notice = f"LIQUIDATED {fill.symbol} {fill.quantity:g} @ {fill.price:,.2f}"
         elif isinstance(event, Fill):
+            # A resting stop that triggered: its fill carries the stop's client order id.
             pnl = realized_pnl(positions_before.get(event.symbol), event)
-            await self.journal.append("fill", fill_payload(event, pnl), account=self.account, symbol=event.symbol)
+            await self.journal.append("fill", fill_payload(event, pnl), account=self.account, symbol=event.symbol,
+                                      client_order_id=event.client_order_id or None)
+            self._notice = f"STOP filled {event.symbol} {event.side} {event.quantity:g} @ {event.price:,.2f}"
 
     async def _journal_marks(self) -> None:
         now = self._clock()
@@ -289,7 +292,8 @@ class Engine:
         plan = self._policy.plan(self._state)
         if plan is None or self._queue.suppressed("rebalance", plan.drift):
             return
-        proposal = self._policy.proposal(plan, self._state, self._risk())
+        sigmas = {symbol: self._breakers.sigma_4h(symbol) for symbol in self._policy.targets}
+        proposal = self._policy.proposal(plan, self._state, self._risk(), sigmas)
         await self.journal.append("proposal", proposal_payload(proposal), account=self.account, proposal_id=proposal.id)
         self._queue.add(proposal)
         self._notice = f"{proposal.id}: {proposal.reason}"
@@ -392,7 +396,7 @@ class Engine:
                 await self.journal.append("denied", {"reason": denial}, account=self.account, proposal_id=proposal.id)
                 return self._say(f"{proposal.id} {denial}")
             self._publish()
-            self._rate_limiter.record(len(proposal.orders))
+            self._rate_limiter.record(trading_orders(proposal.orders))
             execution = await self._executor.execute(proposal.orders, decision_seq=decision_seq, proposal_id=proposal.id)
             self._refresh_account()
             return self._say(f"{proposal.id} approved: {execution.summary()}")

@@ -35,7 +35,10 @@ class Execution:
         """Returns a one-line account of the outcome for the screen."""
         rejected = [r for r in self.results if r.status == "rejected"]
         unknown = sum(1 for r in self.results if r.status == "unknown")
-        text = f"{self.filled}/{len(self.results)} filled"
+        resting = sum(1 for r in self.results if r.status == "open")
+        text = f"{self.filled}/{len(self.results) - resting} filled"
+        if resting:
+            text += f", {resting} stop{'s' if resting > 1 else ''} resting"
         if rejected:
             text += f"; rejected: {rejected[0].reason}"
         if unknown:
@@ -60,6 +63,8 @@ class Executor:
         results = []
         for index, order in enumerate(orders):
             order = replace(order, client_order_id=client_order_id(decision_seq, index))
+            if order.order_type == "stop_market":
+                await self._replace_stops(order, proposal_id)
             await self._journal.append(
                 "order",
                 order_payload(order),
@@ -70,6 +75,21 @@ class Executor:
             )
             results.append(await self._send(order, proposal_id))
         return Execution(tuple(results))
+
+    async def _replace_stops(self, stop: Order, proposal_id: str | None) -> None:
+        # One protective stop per position: the new one (sized for the position after this
+        # decision) takes the place of any stop already resting on the symbol.
+        for resting in await self._venue.open_orders():
+            if resting.symbol == stop.symbol and resting.order_type == "stop_market":
+                if await self._venue.cancel(resting.client_order_id):
+                    await self._journal.append(
+                        "order_result",
+                        {"status": "cancelled", "reason": f"replaced by {stop.client_order_id}"},
+                        account=self._account,
+                        symbol=resting.symbol,
+                        proposal_id=proposal_id,
+                        client_order_id=resting.client_order_id,
+                    )
 
     async def _send(self, order: Order, proposal_id: str | None) -> OrderResult:
         positions_before = self._venue.account()[1]

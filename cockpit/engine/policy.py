@@ -11,6 +11,7 @@ from typing import Callable, Mapping
 from cockpit.config import Config
 from cockpit.domain.rebalance import RebalancePlan, estimated_cost, plan_rebalance
 from cockpit.domain.risk import RiskSnapshot, assess, simulate_fills
+from cockpit.domain.stops import protective_stop, stop_price
 from cockpit.domain.stress import nearest_liquidation
 from cockpit.domain.types import Order, Proposal, RebalanceMode, State
 
@@ -22,6 +23,38 @@ def target_symbols(config: Config) -> dict[str, float]:
 
 def _base(symbol: str) -> str:
     return symbol.split("/")[0]
+
+
+# Until a volatility forecast exists for a symbol (too few remembered prices), its stop is sized
+# for a 4h sigma of 2 %: a little above BTC's and ETH's usual, so the stop errs wide, not tight.
+DEFAULT_SIGMA_4H = 0.02
+
+
+def protective_stops(state: State, orders: tuple[Order, ...], sigmas: Mapping[str, float | None],
+                     *, slippage: float, fee_rate: float) -> tuple[tuple[Order, ...], dict[str, float]]:
+    """Returns (a reduce-only stop for every position the orders open or enlarge, the figures
+    behind each: 4h sigma and stop price). The stop sits a volatility-scaled distance from the
+    mark and always at least 2 % of the mark inside the liquidation price after the fills; a
+    position already too close to liquidation for that gets no stop (the figures say so)."""
+    after_state = simulate_fills(state, orders, slippage=slippage, fee_rate=fee_rate)
+    after = assess(after_state)
+    stops, numbers = [], {}
+    for symbol in sorted({o.symbol for o in orders if o.order_type == "market"}):
+        before = state.positions.get(symbol)
+        row = after.position(symbol)
+        if row is None or (before is not None and abs(row.quantity) <= abs(before.quantity)):
+            continue  # closed or shrunk: the stop already resting still covers it
+        sigma = sigmas.get(symbol) or DEFAULT_SIGMA_4H
+        instrument = state.instruments.get(symbol)
+        level = stop_price(row.side, row.mark_price, sigma, row.liquidation_price,
+                           tick_size=instrument.tick_size if instrument else None)
+        numbers[f"sigma4h_{_base(symbol)}"] = sigma
+        if not level.feasible:
+            numbers[f"stop_{_base(symbol)}"] = 0.0
+            continue
+        numbers[f"stop_{_base(symbol)}"] = level.price
+        stops.append(protective_stop(symbol, row.quantity, level.price))
+    return tuple(stops), numbers
 
 
 class RebalancePolicy:
@@ -89,15 +122,22 @@ class RebalancePolicy:
             fee_rate=self._config.paper.taker_fee,
         )
 
-    def proposal(self, plan: RebalancePlan, state: State, risk: RiskSnapshot) -> Proposal:
-        """Returns the Proposal for `plan`, with the numbers that justify it and its expiry."""
+    def proposal(self, plan: RebalancePlan, state: State, risk: RiskSnapshot,
+                 sigmas: Mapping[str, float | None] | None = None) -> Proposal:
+        """Returns the Proposal for `plan`, with the numbers that justify it and its expiry. A
+        reduce-only protective stop follows every position the plan opens or enlarges, sized
+        from `sigmas` (4h volatility per symbol, fraction)."""
         band = self._config.portfolio.drift_band
         worst_symbol, worst_drift = max(plan.drift.items(), key=lambda item: abs(item[1]))
         numbers = {f"drift_{_base(symbol)}": value for symbol, value in plan.drift.items()}
         numbers.update(band=band, equity=risk.equity, leverage_before=risk.effective_leverage)
+        paper = self._config.paper
+        stops, stop_numbers = protective_stops(state, plan.orders, sigmas or {},
+                                               slippage=paper.slippage, fee_rate=paper.taker_fee)
+        numbers.update(stop_numbers)
         return self._new(
             "rebalance",
-            plan.orders,
+            plan.orders + stops,
             f"drift {_base(worst_symbol)} {worst_drift * 100:+.1f} pts beyond band {band * 100:.1f}",
             numbers,
             state,

@@ -96,6 +96,7 @@ def _gate(e: Entry, p: dict) -> str:
 def _proposal(e: Entry, p: dict) -> str:
     orders = ", ".join(
         f"{o.get('side')} {_num(o.get('quantity'))} {o.get('symbol')}"
+        + (f" stop@{_num(o.get('stop_price'))}" if o.get("order_type") == "stop_market" else "")
         + (" RO" if o.get("reduce_only") else "")
         for o in p.get("orders") or []
         if isinstance(o, dict)
@@ -114,6 +115,8 @@ def _decision(e: Entry, p: dict) -> str:
 def _order(e: Entry, p: dict) -> str:
     ro = " reduce-only" if p.get("reduce_only") else ""
     at = f" @ {_num(p['limit_price'])}" if p.get("limit_price") is not None else ""
+    if p.get("stop_price") is not None:
+        at = f" stop@{_num(p['stop_price'])}"
     side = f"{p.get('side')} {_num(p.get('quantity'))} {p.get('order_type')}"
     return f"{side}{at}{ro} id={e.client_order_id}"
 

@@ -28,10 +28,14 @@ DECISION      decision      {decision: approve | veto | expire | edit, key, note
 DENIED        denied        {reason}
               The pre-trade check refused an approved proposal or manual order, e.g.
               "DENIED: leverage 3.4 > 3.0 after fill".
-ORDER         order         {side, quantity, reduce_only, order_type[, limit_price]}
+ORDER         order         {side, quantity, reduce_only, order_type[, limit_price][, stop_price]}
+              order_type is market | limit | stop_market (a protective stop, reduce-only).
               The intent, written and committed BEFORE the order is sent; client_order_id set.
-ORDER_RESULT  order_result  {status: filled | rejected | unknown, reason}
+ORDER_RESULT  order_result  {status: filled | rejected | unknown | open | cancelled, reason}
               What the venue answered; "unknown" is resolved later by querying, never re-sending.
+              "open": a stop now rests on the venue; "cancelled": a resting stop was taken off
+              (replaced by a new stop for the same position); its later FILL, if any, carries
+              the same client_order_id.
 FILL          fill          {side, quantity, price, fee, realized_pnl, liquidation, timestamp}
               An execution. `fee` >= 0 is paid; `realized_pnl` is before fees and informational
               (the rebuild recomputes it). A liquidation close is a fill with liquidation=true;
@@ -94,6 +98,8 @@ def order_payload(order: Order) -> dict:
     }
     if order.limit_price is not None:
         payload["limit_price"] = order.limit_price
+    if order.stop_price is not None:
+        payload["stop_price"] = order.stop_price
     return payload
 
 
@@ -107,6 +113,8 @@ def proposal_payload(proposal: Proposal) -> dict:
                 "side": order.side,
                 "quantity": order.quantity,
                 "reduce_only": order.reduce_only,
+                "order_type": order.order_type,
+                **({"stop_price": order.stop_price} if order.stop_price is not None else {}),
             }
             for order in proposal.orders
         ],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cockpit.domain.account import settle_fill, settle_funding
-from cockpit.domain.types import Balance, Fill, FundingPayment, Position
+from cockpit.domain.types import Balance, Fill, FundingPayment, Order, Position
 from cockpit.journal import kinds
 from cockpit.journal.errors import JournalError
 from cockpit.journal.store import Entry, Journal
@@ -139,3 +139,34 @@ async def latest_account(journal: Journal) -> str | None:
     """Returns the account named by the newest START row, or None if nothing has started yet."""
     newest = await journal.entries(kinds=[kinds.START], limit=1, newest_first=True)
     return newest[0].account if newest else None
+
+
+async def resting_stops(journal: Journal, account: str) -> list[Order]:
+    """Returns the protective stop orders that still rest according to the journal, oldest first:
+    each stop ORDER whose result was "open" and that has since neither filled, been cancelled or
+    rejected, nor been swept by a flatten's cancel step. A restart puts these back on the paper
+    venue, so a stop the trader approved is not silently lost with the process."""
+    rows = await journal.entries(kinds=[kinds.ORDER, kinds.ORDER_RESULT, kinds.FILL, kinds.FLATTEN], account=account)
+    resting: dict[str, Order] = {}
+    for entry in rows:
+        cid = entry.client_order_id or ""
+        if entry.kind == kinds.ORDER and entry.payload.get("order_type") == "stop_market":
+            try:
+                resting[cid] = Order(
+                    symbol=str(entry.symbol),
+                    side=entry.payload["side"],
+                    quantity=float(entry.payload["quantity"]),
+                    reduce_only=True,
+                    order_type="stop_market",
+                    stop_price=float(entry.payload["stop_price"]),
+                    client_order_id=cid,
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise _unusable(entry, exc) from None
+        elif entry.kind == kinds.ORDER_RESULT and entry.payload.get("status") != "open":
+            resting.pop(cid, None)
+        elif entry.kind == kinds.FILL:
+            resting.pop(cid, None)
+        elif entry.kind == kinds.FLATTEN and entry.payload.get("step") == "cancel":
+            resting.clear()
+    return list(resting.values())

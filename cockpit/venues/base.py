@@ -17,10 +17,11 @@ SourceLabel = Literal["LIVE", "PAPER", "REPLAY", "SYNTHETIC"]
 @dataclass(frozen=True, slots=True)
 class OrderResult:
     """What became of a submitted order. `status` "unknown" means: not known to be filled or
-    rejected (a timeout is neither); it must be resolved by querying, never by re-sending."""
+    rejected (a timeout is neither); it must be resolved by querying, never by re-sending.
+    "open" means it rests on the venue (a protective stop waiting for its trigger)."""
 
     client_order_id: str
-    status: Literal["filled", "rejected", "unknown"]
+    status: Literal["filled", "rejected", "unknown", "open"]
     fill: Fill | None = None
     reason: str = ""
 
@@ -77,6 +78,10 @@ class Venue(Protocol):
 
     async def cancel_all(self) -> int:
         """Cancels every open order; returns how many were cancelled. Idempotent."""
+        ...
+
+    async def cancel(self, client_order_id: str) -> bool:
+        """Cancels one resting order; returns False when none rests under that id."""
         ...
 
     async def open_orders(self) -> list[Order]:

@@ -6,10 +6,10 @@ Money is USDT, quantities base units, times epoch seconds.
 
 Resting stops: a reduce-only `stop_market` order does not fill when submitted; it rests (status
 "open") until a later tick's adverse extreme reaches its stop price - the tick's low for a sell
-stop under a long, its high for a buy stop over a short. It then fills, taker fee paid, at
-min(stop, tick price) * (1 - slippage) for a sell and max(stop, tick price) * (1 + slippage) for a
-buy: never better than the stop, and at the tick's price when the tick closed beyond the stop
-(a conservative gap rule for bars). Stops are checked before liquidation, since a stop that sits
+stop under a long, its high for a buy stop over a short. It then fills, taker fee paid, at the
+stop price when the tick is a bar whose range traded through it, or at the tick's own price when
+a bare ticker price jumped past the stop (a gap), with slippage against the trader either way
+(sell: x (1 - slippage), buy: x (1 + slippage)). Stops are checked before liquidation, since a stop that sits
 inside the liquidation price is reached first. A triggered stop is clipped to the position (it
 never flips it); a stop whose position is gone, or now lies on the same side, is cancelled.
 """
@@ -151,10 +151,13 @@ class PaperVenue:
             if stop not in self._stops:
                 continue  # cancelled: an earlier stop closed the position it protected
             trigger = stop.stop_price
+            # A replayed bar (a range around its close) traded through the trigger, so the stop
+            # fills there; a bare ticker price that jumped past it (a gap) fills at that price.
+            through = low < price or high > price
             if stop.side == "sell" and low <= trigger:
-                base = min(trigger, price) * (1 - self.slippage)
+                base = (trigger if through else min(trigger, price)) * (1 - self.slippage)
             elif stop.side == "buy" and high >= trigger:
-                base = max(trigger, price) * (1 + self.slippage)
+                base = (trigger if through else max(trigger, price)) * (1 + self.slippage)
             else:
                 continue
             self._stops.remove(stop)
@@ -274,7 +277,7 @@ class PaperVenue:
             return OrderResult(order.client_order_id, "rejected", None, reason)
         if order.order_type == "stop_market":
             self._stops.append(order)
-            return OrderResult(order.client_order_id, "open")  # type: ignore[arg-type]
+            return OrderResult(order.client_order_id, "open")
         mark = self._marks[order.symbol]
         price = mark * (1 + self.slippage) if order.side == "buy" else mark * (1 - self.slippage)
         fee = self.taker_fee * order.quantity * price

@@ -246,3 +246,13 @@ def test_distance_falls_as_leverage_rises(side, quantity, entry, low_leverage, e
     assert risky <= safe
     if risky_price > 0 and risky > 0:
         assert risky < safe
+
+
+def test_liquidation_price_mismatch_warns_beyond_half_a_percent():
+    from cockpit.domain.liquidation import liquidation_price_mismatch
+
+    assert liquidation_price_mismatch(40_000.0, 40_150.0) is None  # 0.37 % apart
+    warning = liquidation_price_mismatch(40_000.0, 40_250.0)  # 0.62 % apart
+    assert warning is not None and "0.62% apart > 0.50%" in warning
+    assert liquidation_price_mismatch(0.0, 0.0) is None
+    assert liquidation_price_mismatch(0.0, 35_000.0) is not None

@@ -39,6 +39,9 @@ async def replay(tmp_path, market_data, cfg, *, start, end, funding=None, files=
         pending = [p for p in engine.snapshot.proposals if p.kind == "rebalance"]
         if not approved and pending:
             assert "filled" in await engine.approve(pending[0].id)
+            # Ride the crash without the protective stops (they would close the book early, and
+            # the breakers are what is under test): as if the trader took them off the exchange.
+            await engine._venue.cancel_all()
             approved = True
     assert approved
     return engine, journal
@@ -80,6 +83,7 @@ async def test_trip_dates_are_the_crash_day(tmp_path, market_data):
         pending = [p for p in engine.snapshot.proposals if p.kind == "rebalance"]
         if pending and not engine.snapshot.state.positions:
             await engine.approve(pending[0].id)
+            await engine._venue.cancel_all()  # no stops: see replay() above
         for latch in engine.snapshot.breakers:
             if latch.engaged:
                 first_trip_day.setdefault(latch.breaker, day(tick.timestamp))

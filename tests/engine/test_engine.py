@@ -34,8 +34,11 @@ async def test_a_new_account_gets_a_rebalance_proposal_once_every_target_has_a_p
     (proposal,) = engine.snapshot.proposals
     # Targets: BTC 0.5 * 2x * 10,000 = 10,000 USDT -> 0.1666 BTC, rounded down to step 0.001;
     # ETH 0.3 * 2 * 10,000 = 6,000 USDT -> 2.000 ETH.
-    orders = {o.symbol: (o.side, o.quantity) for o in proposal.orders}
+    orders = {o.symbol: (o.side, o.quantity) for o in proposal.orders if o.order_type == "market"}
     assert orders == {BTC: ("buy", 0.166), ETH: ("buy", 2.0)}
+    # Each new position comes with a reduce-only stop for all of it, inside its liquidation price.
+    stops = {o.symbol: (o.side, o.quantity, o.reduce_only) for o in proposal.orders if o.order_type == "stop_market"}
+    assert stops == {BTC: ("sell", 0.166, True), ETH: ("sell", 2.0, True)}
     assert proposal.reason_numbers["drift_BTC"] == pytest.approx(-0.5)
     assert proposal.reason_numbers["band"] == 0.05
     # Leverage after ~ (9,960 + 6,000) / (10,000 - costs) ~ 1.6x
@@ -49,18 +52,26 @@ async def test_approve_journals_decision_then_intent_then_result_then_fill(runni
     await prices(engine)
     proposal = engine.snapshot.proposals[0]
     message = await engine.approve(proposal.id, key="a")
-    assert "2/2 filled" in message
+    assert "2/2 filled, 2 stops resting" in message
     positions = engine.snapshot.state.positions
     assert positions[BTC].quantity == pytest.approx(0.166) and positions[ETH].quantity == pytest.approx(2.0)
     rows = [e for e in await journal.entries() if e.proposal_id == proposal.id]
     sequence = [r.kind for r in rows]
-    assert sequence == ["proposal", "decision", "order", "order_result", "fill", "order", "order_result", "fill"]
+    assert sequence == ["proposal", "decision", "order", "order_result", "fill", "order", "order_result", "fill",
+                        "order", "order_result", "order", "order_result"]
     decision = rows[1]
     assert decision.payload["decision"] == "approve" and decision.payload["key"] == "a"
     intents = [r for r in rows if r.kind == "order"]
-    assert [r.client_order_id for r in intents] == [f"ck-{decision.seq}-0", f"ck-{decision.seq}-1"]
+    assert [r.client_order_id for r in intents] == [f"ck-{decision.seq}-{i}" for i in range(4)]
     fills = [r for r in rows if r.kind == "fill"]
-    assert {f.client_order_id for f in fills} == {r.client_order_id for r in intents}
+    assert {f.client_order_id for f in fills} == {r.client_order_id for r in intents[:2]}
+    # The stops rest: intent journaled with its trigger price, then the venue's "open".
+    stops = [r for r in rows if r.kind == "order" and r.payload["order_type"] == "stop_market"]
+    assert all(r.payload["reduce_only"] and r.payload["side"] == "sell" for r in stops)
+    assert [r.payload["status"] for r in rows[-3::2]] == ["open", "open"]
+    btc_stop = next(r for r in stops if r.symbol == BTC).payload["stop_price"]
+    # 4h sigma defaults to 2% with no history: stop 3.8% + 1.4 x 2% = 6.6% under the mark.
+    assert btc_stop == pytest.approx(60_000 * (1 - 0.066), rel=1e-3)
     # Buys pay mark * (1 + 0.0005 slippage): 60,000 -> 60,030.
     btc_fill = next(f for f in fills if f.symbol == BTC)
     assert btc_fill.payload["price"] == pytest.approx(60_030.0)
@@ -136,7 +147,7 @@ async def test_approval_is_denied_when_leverage_after_would_break_the_ceiling(tm
     # BTC +10%: equity ~12,900, notional ~31,900 -> 2.47x; the engine proposes topping up to 2.9x.
     await engine.on_tick(tick(BTC, 66_000.0, T0 + 1))
     proposal = engine.snapshot.proposals[0]
-    assert all(o.side == "buy" for o in proposal.orders)
+    assert all(o.side == "buy" for o in proposal.orders if o.order_type == "market")
     # Before approval BTC falls back to 60,060: the account is at 2.9x again, and the same
     # top-up would now take it to ~3.4x.
     await engine.on_tick(tick(BTC, 60_060.0, T0 + 2))
@@ -144,7 +155,8 @@ async def test_approval_is_denied_when_leverage_after_would_break_the_ceiling(tm
     assert "DENIED leverage_after=" in message and "> ceiling=3.00" in message
     denied = (await journal.entries(kinds=["denied"]))[0]
     assert denied.proposal_id == proposal.id
-    assert len(await journal.entries(kinds=["order"])) == 1  # only the first, approved, buy
+    sent = await journal.entries(kinds=["order"])
+    assert [r.payload["order_type"] for r in sent] == ["market", "stop_market"]  # the first approval only
     await journal.close()
 
 
@@ -177,11 +189,16 @@ async def test_flatten_cancels_halts_closes_verifies_and_is_safe_twice(running):
     assert engine.gate is Gate.HALTED
     steps = [e.payload["step"] for e in await journal.entries(kinds=["flatten"])]
     assert steps == ["request", "cancel", "gate", "close", "verify", "done"]
-    closes = [e for e in await journal.entries(kinds=["order"]) if e.payload["reduce_only"]]
-    assert len(closes) == 2
+    assert report.cancelled == 2  # the two protective stops came off first
+
+    async def closes():
+        return [e for e in await journal.entries(kinds=["order"])
+                if e.payload["reduce_only"] and e.payload["order_type"] == "market"]
+
+    assert len(await closes()) == 2
     again = await engine.flatten(key="F")
-    assert again.flat and again.closed == 0
-    assert len([e for e in await journal.entries(kinds=["order"]) if e.payload["reduce_only"]]) == 2
+    assert again.flat and again.closed == 0 and again.cancelled == 0
+    assert len(await closes()) == 2
 
 
 async def test_halted_gate_blocks_proposals_until_a_person_resumes(running):
@@ -225,12 +242,32 @@ async def test_a_restart_continues_the_paper_account_gate_and_mode_from_the_jour
     await journal.close()
 
 
+async def test_the_protective_stop_closes_a_3x_long_before_liquidation(tmp_path):
+    cfg = config(portfolio={"targets": {"BTC": 1.0}, "target_leverage": 3.0}, limits={"max_asset_exposure": 3.0})
+    engine, journal, _ = await start_engine(tmp_path / "j.sqlite", cfg)
+    await engine.on_tick(tick(BTC, 60_000.0))
+    proposal = engine.snapshot.proposals[0]
+    stop = next(o for o in proposal.orders if o.order_type == "stop_market")
+    # Liquidation ~40,160; the stop sits 6.6% under the mark (default 4h sigma 2%), far inside it.
+    assert stop.stop_price == pytest.approx(56_040.0, rel=1e-3)
+    await engine.approve(proposal.id)
+    await engine.on_tick(tick(BTC, 35_000.0, T0 + 60, low=30_000.0))
+    assert engine.snapshot.state.positions == {}
+    assert await journal.entries(kinds=["liquidation"]) == []
+    fill = (await journal.entries(kinds=["fill"]))[-1]
+    assert fill.client_order_id.endswith("-1") and fill.payload["side"] == "sell"
+    # The gap through the stop fills at the bar's price, not the stop: a loss, but not the margin.
+    assert engine.snapshot.risk.equity > 2_000
+    await journal.close()
+
+
 async def test_liquidation_on_the_paper_venue_is_journaled_and_survives_a_restart(tmp_path):
     path = tmp_path / "j.sqlite"
     cfg = config(portfolio={"targets": {"BTC": 1.0}, "target_leverage": 3.0}, limits={"max_asset_exposure": 3.0})
     engine, journal, _ = await start_engine(path, cfg)
     await engine.on_tick(tick(BTC, 60_000.0))
     await engine.approve(engine.snapshot.proposals[0].id)
+    await engine._venue.cancel_all()  # no protective stop: this test is about the liquidation
     # 3x long: liquidation ~ 60,000 * (1 - 1/3) / (1 - 0.004) ~ 40,160; the bar trades down to 30,000.
     await engine.on_tick(tick(BTC, 35_000.0, T0 + 60, low=30_000.0))
     assert engine.snapshot.state.positions == {}
@@ -281,4 +318,31 @@ async def test_approvals_beyond_the_order_rate_are_denied(tmp_path):
     clock.advance(1.0)
     await prices(engine, timestamp=T0 + 1.5)
     assert "filled" in await engine.approve(engine.snapshot.proposals[0].id)
+    await journal.close()
+
+
+async def test_resting_stops_survive_a_restart_and_still_protect(tmp_path):
+    path = tmp_path / "j.sqlite"
+    engine, journal, _ = await start_engine(path)
+    await prices(engine)
+    await engine.approve(engine.snapshot.proposals[0].id)
+    await engine.stop("test")
+    await journal.close()
+
+    engine, journal, _ = await start_engine(path)
+    stops = await engine._venue.open_orders()
+    assert sorted((o.symbol, o.side, o.quantity) for o in stops) == [(BTC, "sell", 0.166), (ETH, "sell", 2.0)]
+    # BTC's bar trades through its stop (6.6% under 60,000): it fills, under the same client id.
+    await engine.on_tick(tick(BTC, 55_000.0, T0 + 60, low=54_000.0))
+    assert BTC not in engine.snapshot.state.positions
+    btc_stop = next(o for o in stops if o.symbol == BTC)
+    fill = (await journal.entries(kinds=["fill"]))[-1]
+    assert fill.client_order_id == btc_stop.client_order_id
+    assert fill.payload["price"] == pytest.approx(btc_stop.stop_price * (1 - 0.0005))
+    await engine.stop("test")
+    await journal.close()
+
+    # The filled stop is not put back a second time; ETH's still rests.
+    engine, journal, _ = await start_engine(path)
+    assert [(o.symbol, o.quantity) for o in await engine._venue.open_orders()] == [(ETH, 2.0)]
     await journal.close()

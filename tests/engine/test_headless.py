@@ -63,7 +63,9 @@ async def test_flatten_twice_is_safe(tmp_path):
     assert first.flat and second.flat
     assert "closed 0 positions" in second.message
     async with await Journal.open(path) as journal:
-        assert len([e for e in await journal.entries(kinds=["order"]) if e.payload["reduce_only"]]) == 2
+        closes = [e for e in await journal.entries(kinds=["order"])
+                  if e.payload["reduce_only"] and e.payload["order_type"] == "market"]
+        assert len(closes) == 2
 
 
 async def test_with_a_cockpit_running_it_asks_that_cockpit_and_waits_for_its_report(tmp_path):

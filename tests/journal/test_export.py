@@ -45,7 +45,7 @@ async def test_export_csv_parses_back(tmp_path):
     proposal = json.loads(rows[0]["payload"])
     assert proposal["liquidation_distance_after"] == "inf"
     assert proposal["orders"] == [{"symbol": BTC, "side": "sell", "quantity": 0.01,
-                                   "reduce_only": True}]
+                                   "reduce_only": True, "order_type": "market"}]
     assert rows[2]["client_order_id"] == "P-3-0" and rows[1]["symbol"] == ""
     assert json.loads(rows[3]["payload"]) == {"text": 'comma, "quote"\nnewline'}
     assert " " not in rows[2]["payload"]  # compact JSON

@@ -60,10 +60,11 @@ async def test_a_approves_the_selected_proposal_and_the_position_appears(tmp_pat
         table = app.query_one(PositionsTable)
         symbols = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
         assert symbols == {"BTC", "ETH"}
-        assert "approved: 2/2 filled" in str(app.query_one("#notice").render())
+        assert "approved: 2/2 filled, 2 stops resting" in str(app.query_one("#notice").render())
     decisions = await journal_rows(tmp_path, "decision")
     assert [(d.payload["decision"], d.payload["key"]) for d in decisions] == [("approve", "a")]
-    assert len(await journal_rows(tmp_path, "order")) == 2
+    orders = await journal_rows(tmp_path, "order")
+    assert [o.payload["order_type"] for o in orders] == ["market", "market", "stop_market", "stop_market"]
 
 
 async def test_v_vetoes_and_nothing_is_sent(tmp_path):
@@ -208,9 +209,9 @@ def test_dashboard_snapshot_at_80x24(tmp_path, snap_compare):
         await until(pilot, lambda: len(app.engine.snapshot.proposals) == 1)
         await app.engine.approve(app.engine.snapshot.proposals[0].id)
         await app.engine.toggle_mode()
-        # BTC -13%, ETH +20%: BTC's weight falls ~6 points below target, so a rebalance is pending
-        # (and no breaker trips: BTC is down less than 15% on the day).
-        source.push(tick(ETH, 3_600.0, T0), tick(BTC, 52_000.0, T0))
+        # BTC -5%, ETH +20%: BTC's weight falls ~6 points below target, so a rebalance is pending
+        # (no breaker trips, and BTC stays above its protective stop 6.6% down).
+        source.push(tick(ETH, 3_600.0, T0), tick(BTC, 57_000.0, T0))
         await until(pilot, lambda: len(app.engine.snapshot.proposals) == 1)
         await pilot.pause(0.4)
 

@@ -19,10 +19,14 @@ def equity_at(btc: float, eth: float) -> float:
     return WALLET + BTC_QTY * (btc - BTC_ENTRY) + ETH_QTY * (eth - ETH_ENTRY)
 
 
-async def holding_the_book(pilot, app, source) -> None:
+async def holding_the_book(pilot, app, source, *, stops: bool = True) -> None:
     await started_with_a_proposal(pilot, app, source)
     await pilot.press("a")
     await until(pilot, lambda: len(app.engine.snapshot.state.positions) == 2)
+    if not stops:
+        # The crash below must reach the breakers, not the protective stops (6.6% away): as if
+        # the trader had taken the stops off.
+        await app.engine._venue.cancel_all()
 
 
 def plain(app) -> str:
@@ -61,7 +65,7 @@ async def test_s_shows_the_stress_numbers_for_a_known_book_and_escape_returns(tm
 async def test_a_crash_trips_the_breaker_line_and_r_with_the_word_rearms_it(tmp_path):
     app, source = make_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await holding_the_book(pilot, app, source)
+        await holding_the_book(pilot, app, source, stops=False)
         # BTC -20% within the day: its position day loss breaker (15%) trips, and so does the
         # portfolio's (BTC is 1x of equity, so equity falls 20% > 8%), which moves the gate.
         source.push(tick(BTC, 48_000.0, T0 + 3600))
@@ -108,7 +112,7 @@ def test_risk_screen_snapshot_at_80x24(tmp_path, snap_compare):
     app, source = make_app(tmp_path)
 
     async def run_before(pilot) -> None:
-        await holding_the_book(pilot, app, source)
+        await holding_the_book(pilot, app, source, stops=False)
         source.push(tick(ETH, 2_600.0, T0 + 3600), tick(BTC, 50_000.0, T0 + 3600))
         await until(pilot, lambda: any(latch.engaged for latch in app.engine.snapshot.breakers))
         await pilot.press("s")

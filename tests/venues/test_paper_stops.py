@@ -74,9 +74,9 @@ async def test_short_stop_triggers_on_the_high():
     paper = venue(positions={ETH: Position(ETH, -1.0, 3_000.0)})
     assert (await paper.submit(stop(ETH, "buy", 1.0, 3_240.0))).status == "open"
     assert paper.observe(Tick(ETH, NOW + 60, 3_100.0, 3_239.0, 3_050.0)) == []
-    # High 3300 crosses 3240, closes 3250 above it: max(3240, 3250) * 1.0005 = 3251.625.
+    # The bar's range (3100..3300) traded through 3240: the stop fills there, 3240 * 1.0005.
     [fill] = paper.observe(Tick(ETH, NOW + 120, 3_250.0, 3_300.0, 3_100.0))
-    assert (fill.side, fill.quantity, fill.price) == ("buy", 1.0, pytest.approx(3_251.625))
+    assert (fill.side, fill.quantity, fill.price) == ("buy", 1.0, pytest.approx(3_241.62))
     assert paper.account()[1] == {}
 
 
@@ -239,16 +239,16 @@ async def test_march_2020_3x_long_with_a_volatility_stop_is_stopped_not_liquidat
     tick, fill = fills[0]
     assert isinstance(fill, Fill) and not fill.liquidation
     assert tick.timestamp == ts("2020-03-12T12:00")  # the 08:00 bar, low 5550
-    # That bar opened at 7392.12 and closed at 6067.01, below the stop: the conservative rule
-    # fills at the close, 6067.01 * 0.9995 = 6063.976495 (17 % worse than the stop).
-    assert fill.price == pytest.approx(6_063.976495)
+    # That bar opened at 7392.12, above the stop, and traded down through it to 5550: the stop
+    # fills at its price less slippage, 7299.76 * 0.9995 = 7296.11012.
+    assert fill.price == pytest.approx(7_296.11012)
     balance, positions = paper.account()
     assert positions == {}
-    # 2644.84 margin + (6063.976495 - 7934.52) - fee 3.03199 + funding (the default constant
-    # rate at the 08:00 settlement, ~ -0.74) = ~770.5: a loss, not a wipe-out.
+    # 2644.84 margin + (7296.11012 - 7934.52) - fee 3.648 + funding (the default constant
+    # rate at the 08:00 settlement, ~ -0.74) = ~2002: a loss, not a wipe-out.
     funding = sum(e.amount for _, e in events if isinstance(e, FundingPayment))
     assert funding == pytest.approx(-0.739, abs=0.001)
     assert balance.wallet == pytest.approx(
-        entry / 3.0 + (6_063.976495 - entry) - 0.0005 * 6_063.976495 + funding
+        entry / 3.0 + (7_296.11012 - entry) - 0.0005 * 7_296.11012 + funding
     )
-    assert balance.wallet > 700.0
+    assert balance.wallet > 2_000.0

@@ -18,6 +18,9 @@ SAFETY = "\n".join(
         "• Flatten (F, then type FLATTEN) cancels, halts automation and closes everything "
         "reduce-only. From another shell: cockpit flatten.",
         "• After a halt the gate stays HALTED, across restarts, until you press R and type RESUME.",
+        "• Circuit breakers (day losses, correlation spike, extreme funding, stale data) latch, move "
+        "the gate and propose cuts; nothing is sent until you approve. R re-arms them. s shows them.",
+        "• Every position a rebalance opens or enlarges gets a reduce-only stop in the same proposal.",
     ]
 )
 

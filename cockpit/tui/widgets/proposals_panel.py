@@ -15,12 +15,19 @@ from cockpit.tui import format as fmt
 COLUMNS = ("Id", "Orders", "Cost", "Lev→", "Liq→", "Exp")
 
 
-def describe_orders(proposal: Proposal) -> str:
-    """Returns the orders in one short line: "sell 0.01 BTC, buy 0.5 ETH"."""
-    parts = []
+def describe_orders(proposal: Proposal, *, stop_prices: bool = True) -> str:
+    """Returns the orders in one short line: "sell 0.01 BTC, buy 0.5 ETH", with the protective
+    stops last as "stops BTC@56,040 ETH@2,802" (each covers its whole position), or just
+    "+2 stops" when `stop_prices` is False (the table row, where width is scarce)."""
+    parts, stops = [], []
     for order in proposal.orders:
         base = order.symbol.split("/")[0]
+        if order.order_type == "stop_market" and order.stop_price is not None:
+            stops.append(f"{base}@{fmt.price(order.stop_price)}")
+            continue
         parts.append(f"{order.side} {order.quantity:g} {base}" + (" (reduce)" if order.reduce_only else ""))
+    if stops:
+        parts.append("stops " + " ".join(stops) if stop_prices else f"+{len(stops)} stop{'s' if len(stops) > 1 else ''}")
     return ", ".join(parts)
 
 
@@ -59,7 +66,7 @@ class ProposalsPanel(Vertical):
         table = self.query_one(DataTable)
         now = snapshot.taken_at
         rows = tuple(
-            (p.id, describe_orders(p), fmt.money(p.estimated_cost), fmt.leverage(p.leverage_after),
+            (p.id, describe_orders(p, stop_prices=False), fmt.money(p.estimated_cost), fmt.leverage(p.leverage_after),
              fmt.percent(p.liquidation_distance_after))
             for p in snapshot.proposals
         )
