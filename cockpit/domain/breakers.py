@@ -208,7 +208,7 @@ def describe(state: BreakerState) -> str:
         limit = f"{threshold:.0f}s"
     elif state.breaker == CORRELATION_SPIKE:
         shown = "n/a" if value is None else f"{value:.2f}"
-        limit = f"{threshold:.2f}"
+        limit = "n/a (warming up)" if math.isnan(threshold) else f"{threshold:.2f}"
     else:
         shown = "n/a" if value is None else f"{value:.2%}"
         limit = f"{threshold:.2%}"

@@ -139,7 +139,7 @@ class BreakerWatch:
         band = self._correlation_band
         out.append(b.Reading(b.CORRELATION_SPIKE, b.PORTFOLIO,
                              self._correlation if math.isfinite(band) else None,
-                             band if math.isfinite(band) else 1.0))
+                             band))  # NaN while the band warms up: shown as n/a, never trips
         return out
 
     def check(self, state: State, risk: RiskSnapshot, *, now: float, market_time: float | None,
