@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# The default suite is deterministic: the same examples on every run, so CI is never red by the
+# luck of a seed. `HYPOTHESIS_PROFILE=explore pytest` draws fresh random examples to hunt bugs.
+settings.register_profile("default", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parents[1]
 MARKET = REPO.parent / "shared" / "data" / "market"
