@@ -19,7 +19,6 @@ from cockpit.domain import breakers as b
 from cockpit.domain.realized import realized_sigma
 from cockpit.domain.hedging import average_pairwise_correlation, correlation_spike
 from cockpit.domain.risk import RiskSnapshot
-from cockpit.domain.types import State
 
 DAY_SECONDS = 24 * 3600.0
 SAMPLE_SECONDS = 60.0  # one remembered price per symbol per market minute is plenty for a 24h look-back
@@ -115,7 +114,7 @@ class BreakerWatch:
 
     # ---- the readings --------------------------------------------------------------------
 
-    def readings(self, state: State, risk: RiskSnapshot, market_time: float | None,
+    def readings(self, risk: RiskSnapshot, market_time: float | None,
                  price_age: float | None) -> list[b.Reading]:
         """Returns one reading per breaker and subject; `price_age` is wall seconds since the last
         price (None before the first)."""
@@ -142,10 +141,10 @@ class BreakerWatch:
                              band))  # NaN while the band warms up: shown as n/a, never trips
         return out
 
-    def check(self, state: State, risk: RiskSnapshot, *, now: float, market_time: float | None,
+    def check(self, risk: RiskSnapshot, *, now: float, market_time: float | None,
               price_age: float | None) -> list[b.BreakerState]:
         """Advances every latch with fresh readings; returns those that tripped just now."""
-        self.latches, trips = b.advance(self.latches, self.readings(state, risk, market_time, price_age), now)
+        self.latches, trips = b.advance(self.latches, self.readings(risk, market_time, price_age), now)
         return trips
 
     def reset(self) -> list[b.BreakerState]:

@@ -302,9 +302,7 @@ class Engine:
 
     async def _check_breakers(self, risk) -> None:
         age = None if self._last_tick_wall is None else self._clock() - self._last_tick_wall
-        trips = self._breakers.check(
-            self._state, risk, now=self._clock(), market_time=self._market_time, price_age=age
-        )
+        trips = self._breakers.check(risk, now=self._clock(), market_time=self._market_time, price_age=age)
         for trip in trips:
             await self._on_trip(trip)
         await self._propose_for_breakers()

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cockpit.domain.breakers import BreakerState, BreakerStatus
-from cockpit.domain.scenarios import StressReport, base_asset
+from cockpit.domain.scenarios import StressReport
 from cockpit.tui import format as fmt
 
 # Maps a band name (safe / watch / danger) to a Rich style; plain text when printing to a pipe.
@@ -110,16 +110,18 @@ def breaker_table(latches: Iterable[BreakerState], *, palette: Palette = no_colo
             latch.breaker.replace("_", " "),
             latch.subject.split("/")[0],
             Text(latch.status.value, style=f"bold {style}" if style else ""),
-            _figure(latch.breaker, latch.value),
-            _figure(latch.breaker, latch.threshold),
-            _figure(latch.breaker, latch.tripped_value) if latch.engaged else "",
+            breaker_figure(latch.breaker, latch.value),
+            breaker_figure(latch.breaker, latch.threshold),
+            breaker_figure(latch.breaker, latch.tripped_value) if latch.engaged else "",
         )
     if not shown:
         table.add_row("waiting for prices", "", "", "", "", "")
     return table
 
 
-def _figure(breaker: str, value: float | None) -> str:
+def breaker_figure(breaker: str, value: float | None) -> str:
+    """Returns one breaker figure in its unit: seconds for stale data, a correlation, a funding
+    rate per 8h (3 decimals of a percent), or a loss percentage; "n/a" when unknown."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if breaker == "stale_data":
@@ -129,4 +131,4 @@ def _figure(breaker: str, value: float | None) -> str:
     return fmt.percent(value, signed=False) if breaker != "funding_extreme" else f"{value * 100:.3f}%"
 
 
-__all__ = ["base_asset", "breaker_table", "liquidation_table", "no_colour", "scenario_table", "stress_heading"]
+__all__ = ["breaker_figure", "breaker_table", "liquidation_table", "no_colour", "scenario_table", "stress_heading"]

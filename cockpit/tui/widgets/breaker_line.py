@@ -7,6 +7,7 @@ from textual.widget import Widget
 
 from cockpit.domain.breakers import BreakerState, BreakerStatus
 from cockpit.engine.snapshot import EngineSnapshot
+from cockpit.tui.risk_tables import breaker_figure
 
 # Short names so two engaged breakers still fit in 80 columns.
 SHORT_NAMES = {
@@ -19,14 +20,11 @@ SHORT_NAMES = {
 
 
 def _figure(state: BreakerState) -> str:
+    # A latched breaker has cleared: show the figure it tripped at, not today's harmless one.
     value = state.tripped_value if state.status is BreakerStatus.LATCHED else state.value
     if value is None:
         return ""
-    if state.breaker == "stale_data":
-        return f"{value:.0f}s>{state.threshold:.0f}s"
-    if state.breaker == "correlation_spike":
-        return f"{value:.2f}>{state.threshold:.2f}"
-    return f"{value:.1%}>{state.threshold:.1%}"
+    return f"{breaker_figure(state.breaker, value)}>{breaker_figure(state.breaker, state.threshold)}"
 
 
 def _subject(state: BreakerState) -> str:
