@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -146,6 +146,13 @@ class BreakerWatch:
         """Advances every latch with fresh readings; returns those that tripped just now."""
         self.latches, trips = b.advance(self.latches, self.readings(risk, market_time, price_age), now)
         return trips
+
+    def restore(self, latches: Iterable[b.BreakerState]) -> None:
+        """Puts latches a restart took back from the journal into place, replacing any latch
+        with the same (breaker, subject). Returns nothing; the next `check` advances them like
+        any other latch, so one whose condition still holds turns TRIPPED again."""
+        for latch in latches:
+            self.latches[latch.key] = latch
 
     def reset(self) -> list[b.BreakerState]:
         """Re-arms every latch (a person's reset); returns the ones that were engaged."""

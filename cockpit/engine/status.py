@@ -8,7 +8,8 @@ the stress report is the same `stress_report` the engine computes for the risk s
 
 What it cannot know offline: the price now (a running cockpit journals marks every minute and at
 stop, fills carry their own price) and a breaker's current reading (the journal records trips and
-resets, not every reading).
+resets, not every reading). Engaged breakers are the latches a restart takes back
+(cockpit.journal.rebuild.engaged_breakers), whichever run tripped them.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from pathlib import Path
 import aiosqlite
 
 from cockpit.config import Config
-from cockpit.domain.breakers import BreakerState, BreakerStatus
+from cockpit.domain.breakers import BreakerState
 from cockpit.domain.risk import RiskSnapshot, assess
 from cockpit.domain.scenarios import StressReport, scenarios_for, stress_report
 from cockpit.domain.types import Gate, Instrument, State
 from cockpit.journal import kinds, schema
 from cockpit.journal.errors import JournalError
-from cockpit.journal.rebuild import latest_account, rebuild_paper_account
+from cockpit.journal.rebuild import engaged_breakers, latest_account, rebuild_paper_account
 from cockpit.journal.store import BUSY_TIMEOUT_MS, Entry, Journal
 from cockpit.venues.instruments import DEFAULT_INSTRUMENTS, instrument_for_base
 
@@ -61,8 +62,7 @@ class AccountStatus:
     marks_at: float | None  # when the oldest price the positions are valued at was journaled
     unpriced: tuple[str, ...]  # open positions with no journaled price: valued at entry
     stress: StressReport
-    breakers: tuple[BreakerState, ...]  # tripped in the newest run and not reset since
-    forgotten_breakers: tuple[BreakerState, ...]  # tripped in an earlier run, never reset
+    breakers: tuple[BreakerState, ...]  # tripped in any run and not reset since; LATCHED, value None
     last_seq: int  # the newest journal row the account was rebuilt from
 
     def summary_lines(self) -> list[str]:
@@ -92,16 +92,11 @@ class AccountStatus:
         return lines
 
     def breaker_lines(self) -> list[str]:
-        """Returns the line above the breaker table (or the whole breaker report when none is
-        engaged), and a note on trips of earlier runs that no reset ever answered."""
-        lines = [
-            "breakers tripped and not reset since (Now: not journaled):"
-            if self.breakers else "breakers: none tripped since the last reset"
-        ]
-        if self.forgotten_breakers:
-            shown = ", ".join(f"{b.breaker} {b.subject.split('/')[0]}" for b in self.forgotten_breakers)
-            lines.append(f"earlier runs tripped {shown} and no reset followed; the restart re-armed them")
-        return lines
+        """Returns the line above the breaker table, or the whole breaker report when none is
+        engaged."""
+        if self.breakers:
+            return ["breakers tripped and not reset since (Now: not journaled):"]
+        return ["breakers: none tripped since the last reset"]
 
 
 def utc(epoch: float) -> str:
@@ -115,15 +110,6 @@ def _money(value: float) -> str:
 
 def _leverage(value: float) -> str:
     return f"{value:.2f}x" if math.isfinite(value) else "∞"
-
-
-def _number(value: object) -> float | None:
-    # Payload floats may be the strings "inf"/"nan" (see journal/kinds.py) or missing.
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 async def _open_read_only(path: Path) -> Journal:
@@ -197,38 +183,6 @@ async def _mark_times(journal: Journal, account: str, last_seq: int) -> dict[str
     return times
 
 
-async def _engaged_breakers(
-    journal: Journal, account: str, run_start: int
-) -> tuple[tuple[BreakerState, ...], tuple[BreakerState, ...]]:
-    """Returns (engaged, forgotten): the breakers whose newest BREAKER row (per breaker and
-    subject) is a trip, i.e. tripped and not reset by a person since, split by run. `engaged`
-    tripped in the newest run (seq after `run_start`, its START row); `forgotten` tripped in an
-    earlier run, whose latch the next start did not restore (bootstrap restores the gate and the
-    mode, not latches), so the cockpit's breaker board shows them armed.
-    `value` is None (the reading now is not journaled); the trip's reading is `tripped_value`,
-    its journal time `tripped_at`."""
-    latest: dict[tuple[str, str], Entry] = {}
-    for row in await journal.entries(kinds=[kinds.BREAKER], account=account):
-        key = (str(row.payload.get("breaker", "")), str(row.payload.get("subject", "")))
-        latest[key] = row
-    engaged, forgotten = [], []
-    for (breaker, subject), row in sorted(latest.items()):
-        if row.payload.get("status") != "tripped":
-            continue
-        threshold = _number(row.payload.get("threshold"))
-        latch = BreakerState(
-            breaker=breaker,
-            subject=subject,
-            status=BreakerStatus.TRIPPED,
-            value=None,
-            threshold=math.nan if threshold is None else threshold,
-            tripped_value=_number(row.payload.get("value")),
-            tripped_at=row.ts,
-        )
-        (engaged if row.seq > run_start else forgotten).append(latch)
-    return tuple(engaged), tuple(forgotten)
-
-
 def _instruments(symbols) -> dict[str, Instrument]:
     # The instruments the paper venue trades (their tiers decide liquidation prices); a symbol
     # without a default gets the generic perpetual a replay of it would get.
@@ -282,7 +236,7 @@ async def read_status(config: Config, journal_path: str | Path) -> AccountStatus
         stopped = stop if stop is not None and stop.seq > start.seq else None
         gate_row = await _newest_row(journal, kinds.GATE, account)
         mark_times = await _mark_times(journal, account, paper.last_seq)
-        breakers, forgotten = await _engaged_breakers(journal, account, start.seq)
+        breakers = tuple(await engaged_breakers(journal, account))
 
     open_symbols = sorted(s for s, p in paper.positions.items() if p.quantity != 0)
     priced = [s for s in open_symbols if paper.marks.get(s, 0.0) > 0 and s in mark_times]
@@ -316,6 +270,5 @@ async def read_status(config: Config, journal_path: str | Path) -> AccountStatus
         unpriced=unpriced,
         stress=stress_report(state, scenarios_for(state)),
         breakers=breakers,
-        forgotten_breakers=forgotten,
         last_seq=paper.last_seq,
     )

@@ -1,14 +1,17 @@
-"""A paper account rebuilt from the journal after a restart.
+"""What a restart takes back from the journal: the paper account, its resting stops, and the
+circuit-breaker latches a person has not reset yet.
 
-The fold uses the same settlement functions as the paper venue (cockpit.domain.account), so the
-rebuilt wallet and positions equal, float for float, what the venue held when it stopped.
+The account fold uses the same settlement functions as the paper venue (cockpit.domain.account),
+so the rebuilt wallet and positions equal, float for float, what the venue held when it stopped.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from cockpit.domain.account import settle_fill, settle_funding
+from cockpit.domain.breakers import BreakerState, BreakerStatus
 from cockpit.domain.types import Balance, Fill, FundingPayment, Order, Position
 from cockpit.journal import kinds
 from cockpit.journal.errors import JournalError
@@ -29,6 +32,7 @@ class PaperAccount:
     positions: dict[str, Position]
     marks: dict[str, float]
     last_seq: int
+    peak_equity: float = 0.0  # highest equity (USDT) at any MARKS row or deposit, for the drawdown guard
 
 
 def _unusable(entry: Entry, exc: Exception) -> JournalError:
@@ -94,12 +98,20 @@ def _marks(entry: Entry) -> dict[str, float]:
     return marks
 
 
+def _equity(balance: Balance, positions: dict[str, Position], marks: dict[str, float]) -> float:
+    # Valued like the engine values it: at the mark, or at entry for a symbol with no price.
+    return balance.wallet + sum(
+        p.quantity * (marks.get(symbol, p.entry_price) - p.entry_price) for symbol, p in positions.items()
+    )
+
+
 async def rebuild_paper_account(journal: Journal, account: str) -> PaperAccount | None:
     """Returns the paper account folded from its journal rows, or None if `account` has none.
 
     Deposits (added to the wallet), fills (settle_fill), funding (settle_funding) and the
-    insurance cover of liquidations are folded in seq order, as the paper venue applied them; the balance is in USDT. Marks = the latest
-    MARKS row's prices, overlaid by the price of any later fill.
+    insurance cover of liquidations are folded in seq order, as the paper venue applied them; the
+    balance is in USDT. Marks = the latest MARKS row's prices, overlaid by the price of any later
+    fill. `peak_equity` is the highest equity seen at a deposit or a MARKS row (once a minute).
     Rows appended while the fold runs are left out; `last_seq` says where it stopped.
     Raises JournalError if a deposit, fill or funding row cannot be read.
     """
@@ -110,6 +122,7 @@ async def rebuild_paper_account(journal: Journal, account: str) -> PaperAccount 
     balance = Balance(0.0)
     positions: dict[str, Position] = {}
     marks: dict[str, float] = {}
+    peak = 0.0
     after = 0
     while True:
         page = await journal.entries(account=account, kinds=_FOLDED, after_seq=after, limit=_PAGE)
@@ -118,6 +131,7 @@ async def rebuild_paper_account(journal: Journal, account: str) -> PaperAccount 
                 break
             if entry.kind == kinds.DEPOSIT:
                 balance = Balance(balance.wallet + _deposit_amount(entry), balance.currency)
+                peak = max(peak, _equity(balance, positions, marks))
             elif entry.kind == kinds.FILL:
                 fill = fill_from_entry(entry)
                 balance, positions, _ = settle_fill(balance, positions, fill)
@@ -129,10 +143,11 @@ async def rebuild_paper_account(journal: Journal, account: str) -> PaperAccount 
                 balance = Balance(balance.wallet + _insurance_cover(entry), balance.currency)
             else:
                 marks = _marks(entry)
+                peak = max(peak, _equity(balance, positions, marks))
         if len(page) < _PAGE or not page or page[-1].seq >= last_seq:
             break
         after = page[-1].seq
-    return PaperAccount(account, balance, positions, marks, last_seq)
+    return PaperAccount(account, balance, positions, marks, last_seq, peak)
 
 
 async def latest_account(journal: Journal) -> str | None:
@@ -170,3 +185,61 @@ async def resting_stops(journal: Journal, account: str) -> list[Order]:
         elif entry.kind == kinds.FLATTEN and entry.payload.get("step") == "cancel":
             resting.clear()
     return list(resting.values())
+
+
+def _breaker_number(value: object) -> float | None:
+    # Payload floats may be the strings "inf"/"nan" (see kinds.py), null, or missing; an unknown
+    # reading is None rather than an error, because the latch matters more than its figure.
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _breaker_key(entry: Entry) -> tuple[str, str]:
+    names = []
+    for field in ("breaker", "subject"):
+        name = entry.payload.get(field)
+        if not isinstance(name, str) or not name:
+            raise _unusable(entry, KeyError(field))
+        names.append(name)
+    return names[0], names[1]
+
+
+async def engaged_breakers(journal: Journal, account: str) -> list[BreakerState]:
+    """Returns the circuit-breaker latches of `account` that tripped and no person has reset
+    since, oldest trip first, each with status LATCHED.
+
+    BREAKER rows are folded in seq order: a "tripped" row engages its (breaker, subject) with
+    `tripped_value` = the row's value (the breaker's unit, see cockpit.domain.breakers; None if
+    not a number), `tripped_at` = the row's journal time (epoch seconds) and its threshold (NaN if
+    not a number); a "reset" row clears exactly its own (breaker, subject). A reset never clears
+    others: older engines journaled resets only for the latches engaged in their own run, so a trip
+    from an earlier run that a later reset did not name was never acknowledged.
+
+    LATCHED, not TRIPPED, and `value` None: the reading now is not journaled. The latch holds until
+    a person's reset; the next live reading moves it to TRIPPED if the condition still holds
+    (cockpit.domain.breakers.advance), without journaling a second trip. Rows of any other
+    status are skipped.
+    Raises JournalError if a BREAKER row names no breaker or no subject.
+    """
+    engaged: dict[tuple[str, str], BreakerState] = {}
+    for entry in await journal.entries(kinds=[kinds.BREAKER], account=account):
+        key = _breaker_key(entry)
+        status = entry.payload.get("status")
+        if status == "tripped":
+            threshold = _breaker_number(entry.payload.get("threshold"))
+            engaged.pop(key, None)  # re-inserted, so the order stays oldest trip first
+            engaged[key] = BreakerState(
+                breaker=key[0],
+                subject=key[1],
+                status=BreakerStatus.LATCHED,
+                value=None,
+                threshold=math.nan if threshold is None else threshold,
+                tripped_value=_breaker_number(entry.payload.get("value")),
+                tripped_at=entry.ts,
+            )
+        elif status == "reset":
+            engaged.pop(key, None)
+    return list(engaged.values())
