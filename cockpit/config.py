@@ -33,7 +33,7 @@ class AccountConfig(_Section):
 
 class PortfolioConfig(_Section):
     targets: dict[str, float] = Field(default_factory=lambda: {"BTC": 0.5, "ETH": 0.3})
-    """Target weight per base asset, as a fraction of levered capital; the rest is the USDT reserve."""
+    """Target weight per base asset, as a fraction of levered capital; the rest stays undeployed."""
 
     target_leverage: float = Field(2.0, gt=0)
     """Gross exposure of the deployed capital: target notional = weight x this x equity."""
@@ -168,6 +168,80 @@ class BreakersConfig(_Section):
     """A correlation spike proposes cutting every position by this fraction."""
 
 
+class SizingConfig(_Section):
+    """How much of portfolio.target_leverage the policy actually aims for. It only ever lowers it."""
+
+    target_volatility: float = Field(2.0, gt=0, le=10)
+    """Annualized volatility the book may carry (2.0 = 200%); a higher forecast shrinks exposure in proportion."""
+
+    regime_aware: bool = True
+    """Scale exposure by the market regime: bull 1.0, consolidation 0.5, bear 0.25, crisis 0.1."""
+
+    max_drawdown: float = Field(0.10, gt=0, lt=1)
+    """Below the equity peak by more than this (0.10 = 10%), leverage may not rise: no catching up."""
+
+    kelly_win_probability: float = Field(0.0, ge=0, lt=1)
+    """Your measured win rate, for Kelly sizing; 0 leaves Kelly out (it needs both figures)."""
+
+    kelly_win_loss_ratio: float = Field(0.0, ge=0)
+    """Your average win / average loss, for Kelly sizing; 0 leaves Kelly out."""
+
+    kelly_fraction: float = Field(0.5, gt=0, le=1)
+    """Fraction of the full Kelly bet to take (0.5 = half Kelly)."""
+
+    @model_validator(mode="after")
+    def _kelly_pair(self) -> "SizingConfig":
+        if (self.kelly_win_probability > 0) != (self.kelly_win_loss_ratio > 0):
+            raise ValueError("kelly_win_probability and kelly_win_loss_ratio: set both, or neither")
+        return self
+
+    @property
+    def uses_kelly(self) -> bool:
+        """Returns True when both Kelly figures are given."""
+        return self.kelly_win_probability > 0 and self.kelly_win_loss_ratio > 0
+
+
+class HedgeConfig(_Section):
+    """An optional hedge leg, shorted against the target assets (the core)."""
+
+    asset: str = ""
+    """Base asset of the hedge perpetual (e.g. BTC); empty means no hedge leg. Not one of the targets."""
+
+    window: int = Field(72, ge=10, le=5000)
+    """Returns (one per sample) the minimum-variance hedge ratio and correlation are estimated on."""
+
+    sample_hours: float = Field(1.0, gt=0, le=24)
+    """Market-time hours between the price samples of core and hedge."""
+
+    min_correlation: float = Field(0.5, gt=0, lt=1)
+    """Warn when |correlation| of hedge and core falls below this, or when its sign flips."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "HedgeConfig":
+        if self.asset and not (self.asset.isalnum() and self.asset.isupper()):
+            raise ValueError(f"asset: expected an upper-case asset name like BTC, got {self.asset!r}")
+        return self
+
+
+class ReserveConfig(_Section):
+    """A USDT reserve ring-fenced from sizing: profit moved there is not levered again."""
+
+    band_low: float = Field(0.20, ge=0, lt=1)
+    """Lower edge of the reserve's target share of equity (0.20 = 20%)."""
+
+    band_high: float = Field(0.30, gt=0, lt=1)
+    """Upper edge of the reserve's target share of equity; a top-up aims at the band's middle."""
+
+    profit_trigger: float = Field(0.15, gt=0, le=10)
+    """Propose moving profit to the reserve when equity is up this much since the last move (0.15 = 15%)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "ReserveConfig":
+        if self.band_low > self.band_high:
+            raise ValueError(f"band_low: expected at most band_high ({self.band_high}), got {self.band_low}")
+        return self
+
+
 class JournalConfig(_Section):
     path: str = ""
     """SQLite journal file; empty means the user data directory (or COCKPIT_JOURNAL)."""
@@ -195,6 +269,9 @@ class Config(_Section):
     paper: PaperConfig = PaperConfig()
     market: MarketConfig = MarketConfig()
     breakers: BreakersConfig = BreakersConfig()
+    sizing: SizingConfig = SizingConfig()
+    hedge: HedgeConfig = HedgeConfig()
+    reserve: ReserveConfig = ReserveConfig()
     journal: JournalConfig = JournalConfig()
     ui: UiConfig = UiConfig()
 
@@ -208,6 +285,10 @@ class Config(_Section):
                     f"limits.max_asset_exposure: target {base} needs {exposure:.2f}x of equity, "
                     f"above the cap {self.limits.max_asset_exposure:.2f}x"
                 )
+        if self.hedge.asset in self.portfolio.targets:
+            raise ValueError(
+                f"hedge.asset: {self.hedge.asset} is also a target; one-way mode holds one position per asset"
+            )
         return self
 
     def digest(self) -> str:

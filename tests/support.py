@@ -65,8 +65,16 @@ def tick(symbol: str, price: float, timestamp: float = T0, *, low: float | None 
     return Tick(symbol, timestamp, price, high if high is not None else price, low if low is not None else price)
 
 
+# Most engine tests check rebalance arithmetic at the configured 2x. With no daily history the
+# rule-based regime reads "consolidation" and would halve that, so they size without the regime;
+# tests/engine/test_sizing_engine.py covers the sized aim with the product's defaults.
+FIXED_SIZING = {"regime_aware": False}
+
+
 def config(**sections) -> Config:
-    """Returns the default config with some sections overridden, e.g. proposals={"ttl_seconds": 5}."""
+    """Returns the default config with some sections overridden, e.g. proposals={"ttl_seconds": 5};
+    sizing ignores the regime unless a `sizing` section is given."""
+    sections.setdefault("sizing", FIXED_SIZING)
     return load_config(environ={}, overrides=sections)
 
 

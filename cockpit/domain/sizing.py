@@ -184,6 +184,7 @@ def target_leverage(
     max_drawdown: float = DEFAULT_MAX_DRAWDOWN,
     kelly_fraction: float | None = None,
     stop_distance: float | None = None,
+    regime_aware: bool = True,
 ) -> SizingDecision:
     """Returns the SizingDecision: the gross leverage (multiple of equity) to aim for, never above
     `ceiling`, and never above `current_leverage` while `drawdown` is beyond `max_drawdown`.
@@ -192,9 +193,12 @@ def target_leverage(
     fraction of equity Kelly would risk (e.g. `fractional_kelly(...)`, *before* the regime, which
     is applied here); it needs `stop_distance` (fraction of entry to the protective stop), since a
     position of leverage L stopped out at distance d loses L*d of equity, so Kelly allows
-    L = kelly_fraction / stop_distance. Raises ValueError for an unknown regime or bad numbers.
+    L = kelly_fraction / stop_distance. With `regime_aware` False the regime is reported but its
+    multiplier is 1.0 (fixed fractional sizing). Raises ValueError for an unknown regime or bad
+    numbers.
     """
-    multiplier = regime_multiplier(regime)
+    known = regime_multiplier(regime)  # an unknown name is an error either way
+    multiplier = known if regime_aware else 1.0
     target = _non_negative("target volatility", target_volatility)
     forecast = _non_negative("forecast volatility", forecast_volatility)
     cap = _non_negative("leverage ceiling", ceiling)

@@ -1,5 +1,6 @@
 """Starting an engine: pick the market, open the journal, rebuild the paper account from it, and
-restore the latched gate and the mode, so a restart continues where the last run stopped."""
+restore the latched gate, the circuit-breaker latches and the mode, so a restart continues where
+the last run stopped."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from cockpit.domain.types import Balance, Fill, Gate, Position, RebalanceMode
 from cockpit.journal.kinds import fill_payload
 from cockpit.engine.engine import Engine
 from cockpit.engine.policy import target_symbols
-from cockpit.journal.rebuild import rebuild_paper_account, resting_stops
+from cockpit.journal.rebuild import engaged_breakers, rebuild_paper_account, resting_stops
 from cockpit.journal.store import Journal
 from cockpit.venues.base import PriceSource
 from cockpit.venues.funding import FundingSchedule
@@ -141,8 +142,9 @@ async def open_engine(
     clock: Callable[[], float] = time.time,
 ) -> Engine:
     """Returns an engine for `choice`, its paper account rebuilt from `journal` (or funded with
-    the configured starting balance when new), with the gate and mode of the last run. The paper
-    venue settles `funding` (default: the configured constant rate)."""
+    the configured starting balance when new), with the gate, the mode and the breaker latches no
+    person has reset yet (LATCHED, named in a note row). The paper venue settles `funding`
+    (default: the configured constant rate)."""
     account = await rebuild_paper_account(journal, choice.account)
     if account is None:
         amount = config.account.starting_balance
@@ -170,6 +172,11 @@ async def open_engine(
     mode_row = await _latest_payload(journal, "mode", choice.account)
     proposals = await journal.entries(kinds=["proposal"], account=choice.account)
     newest = await journal.entries(limit=1, newest_first=True)
+    # A trip the trader never acknowledged must not be forgotten with the process: it holds the
+    # rebalancer back and waits for R, as it did before the restart.
+    latched = await engaged_breakers(journal, choice.account)
+    reserve_row = await _latest_payload(journal, "reserve", choice.account)
+    deposits = await journal.entries(kinds=["deposit"], account=choice.account)
     engine = Engine(
         config=config,
         source=source,
@@ -181,9 +188,19 @@ async def open_engine(
         mode=RebalanceMode(mode_row["mode"]) if mode_row else None,
         source_note=choice.note,
         proposal_counter=len(proposals),
+        breakers=latched,
+        reserve=float(reserve_row["amount"]) if reserve_row else 0.0,
+        # Profit counts from the last move to the reserve, or from the money put in.
+        reserve_baseline=float(reserve_row["baseline"]) if reserve_row else sum(float(d.payload["amount"]) for d in deposits),
+        peak_equity=account.peak_equity if account else 0.0,
         clock=clock,
     )
     engine.ignore_remote_requests_before(newest[0].seq if newest else 0)
+    if latched:
+        shown = ", ".join(f"{latch.breaker} {latch.subject}" for latch in latched)
+        await journal.append(
+            "note", {"text": f"breakers restored latched: {shown}; R re-arms them"}, account=choice.account
+        )
     last_run = await journal.entries(kinds=["start", "stop"], account=choice.account, newest_first=True, limit=1)
     if last_run and last_run[0].kind == "start":
         pid = last_run[0].payload.get("pid", "?")

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
@@ -19,11 +19,15 @@ from cockpit.domain.scenarios import StressReport, positions_key, scenarios_for,
 from cockpit.domain.types import Fill, FundingPayment, Gate, Order, Proposal, RebalanceMode, State, Tick
 from cockpit.domain import breakers as b
 from cockpit.domain.cuts import cut_orders
+from cockpit.domain.hedging import profit_to_reserve
+from cockpit.domain.rebalance import rebalance_orders
 from cockpit.engine.breaker_watch import BreakerWatch
 from cockpit.engine.executor import Executor
 from cockpit.engine.flatten import FlattenReport, flatten_all
+from cockpit.engine.hedge_watch import HedgeWatch
 from cockpit.engine.policy import RebalancePolicy, target_symbols
 from cockpit.engine.proposals import ProposalQueue, expiry_reason
+from cockpit.engine.sizing_watch import Sizing, SizingWatch
 from cockpit.journal.kinds import fill_payload, funding_payload, proposal_payload
 from cockpit.engine.snapshot import EngineSnapshot
 from cockpit.journal.store import Journal
@@ -54,6 +58,10 @@ class Engine:
         mode: RebalanceMode | None = None,
         source_note: str = "",
         proposal_counter: int = 0,
+        breakers: Iterable[b.BreakerState] = (),
+        reserve: float = 0.0,
+        reserve_baseline: float | None = None,
+        peak_equity: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -64,7 +72,8 @@ class Engine:
         self._clock = clock
         self._source_note = source_note
         priced = source.instruments()
-        unpriced = sorted(set(target_symbols(config)) - set(priced))
+        hedge = {f"{config.hedge.asset}/USDT:USDT"} if config.hedge.asset else set()
+        unpriced = sorted((set(target_symbols(config)) | hedge) - set(priced))
         self._queue = ProposalQueue(veto_memory=config.proposals.veto_memory)
         self._executor = Executor(venue, journal, account)
         self._decisions = asyncio.Lock()  # one decision (approve, veto, flatten) at a time
@@ -86,6 +95,13 @@ class Engine:
             clock=clock,
         )
         self._breakers = BreakerWatch(config)
+        self._breakers.restore(breakers)  # latches no person has reset, from the journal
+        self._sizing_watch = SizingWatch(config, self._policy.targets, peak_equity=peak_equity)
+        self._hedge = HedgeWatch(config, self._policy.targets, priced=priced)
+        self._sizing: Sizing | None = None
+        self._reserve = reserve  # USDT ring-fenced from sizing (see journal kind RESERVE)
+        self._reserve_baseline = reserve_baseline  # equity the profit trigger counts from
+        self._book_aim: float | None = None  # the target leverage the RiskBook's drift is measured at
         self._stress: StressReport | None = None
         self._book: RiskBook | None = None  # the vectorized per-tick risk, rebuilt when positions change
         self._risk_cache: RiskSnapshot | None = None
@@ -101,6 +117,9 @@ class Engine:
         self._state = State(clock(), balance, instruments=source.instruments()).with_marks(
             marks or {}, clock()
         ).with_account(balance, positions)
+        if self._reserve_baseline is None:
+            self._reserve_baseline = self._risk().equity
+        self._sizing = self._size()
         self.snapshot = self._build_snapshot()
 
     # ---- reading -------------------------------------------------------------------------
@@ -136,14 +155,44 @@ class Engine:
 
     def _risk(self) -> RiskSnapshot:
         """The current RiskSnapshot (what `assess` returns), from the vectorized book."""
-        if self._book is None or not self._book.matches(self._state):
-            self._book = RiskBook.from_state(
-                self._state, self._policy.targets, self.config.portfolio.target_leverage
-            )
+        aim = self._aim()
+        if self._book is None or not self._book.matches(self._state) or aim != self._book_aim:
+            self._book = RiskBook.from_state(self._state, self._targets(aim), aim)
+            self._book_aim = aim
             self._risk_cache = None
         if self._risk_cache is None:
             self._risk_cache = self._book.snapshot()
         return self._risk_cache
+
+    def _aim(self, reserve: float | None = None) -> float:
+        """The target leverage (levered capital / equity) the rebalancer aims at now: the sized
+        one on the equity left after the reserve; the configured one before sizing has run."""
+        sizing = self._sizing
+        if sizing is None:
+            return self.config.portfolio.target_leverage
+        equity = self._risk_cache.equity if self._risk_cache is not None else 0.0
+        reserve = self._reserve if reserve is None else reserve
+        share = (equity - reserve) / equity if equity > 0 else 1.0
+        return max(sizing.multiplier * min(1.0, max(0.0, share)), 1e-9)
+
+    def _targets(self, aim: float) -> dict[str, float]:
+        """The weights the rebalancer aims for: the configured core, and the hedge leg."""
+        targets = dict(self._policy.targets)
+        hedge = self._hedge.symbol
+        held = self._state.positions.get(hedge) if hedge else None
+        current = None
+        if held is not None and hedge in self._state.marks and self._risk_cache is not None and self._risk_cache.equity > 0:
+            current = held.quantity * self._state.marks[hedge] / (aim * self._risk_cache.equity)
+        targets.update(self._hedge.targets(current))
+        return targets
+
+    def _size(self) -> Sizing | None:
+        risk = self._risk()
+        sigmas = {symbol: self._breakers.sigma_4h(symbol) for symbol in self._policy.targets}
+        return self._sizing_watch.decide(
+            equity=risk.equity, trading_equity=risk.equity - self._reserve,
+            gross_notional=risk.gross_notional, sigmas=sigmas,
+        )
 
     def _mark(self, tick: Tick) -> None:
         # One price into the book; positions changed (a fill, funding) mean a rebuild in _risk.
@@ -171,7 +220,7 @@ class Engine:
             account=self.account,
             proposals=self._queue.pending(),
             leverage_ceiling=self.config.portfolio.leverage_ceiling,
-            target_leverage=self.config.portfolio.target_leverage,
+            target_leverage=self._aim(),
             in_flight=self._executor.in_flight,
             last_tick_at=self._last_tick_wall,
             market_time=self._market_time,
@@ -179,6 +228,9 @@ class Engine:
             notice=self._notice,
             drift=drift,
             breakers=self._breakers.board(),
+            sizing=self._sizing,
+            hedge=self._hedge.reading,
+            reserve=self._reserve,
         )
 
     def _publish(self, notice: str | None = None) -> None:
@@ -208,6 +260,7 @@ class Engine:
             try:
                 await self._expire_proposals()
                 await self._check_breakers(self._risk())
+                self._sizing = self._size()
                 await self._serve_remote_flatten()
                 self._publish()
             except Exception:  # noqa: BLE001 - one bad round must not stop expiry for good
@@ -229,6 +282,11 @@ class Engine:
         self._mark(tick)
         risk = self._risk()
         self._breakers.observe(tick.timestamp, self._state.marks, risk.equity)
+        self._sizing_watch.observe(tick.timestamp, self._state.marks, risk.equity)
+        warning = self._hedge.observe(tick.timestamp, self._state.marks)
+        if warning is not None:
+            self._notice = f"HEDGE {warning.message}"
+            await self.journal.append("note", {"text": f"hedge {self._hedge.symbol}: {warning.message}"}, account=self.account)
         await self._check_breakers(risk)
         await self._expire_proposals()
         await self._maybe_propose()
@@ -289,14 +347,64 @@ class Engine:
             return  # a breaker wants risk cut: proposing to add some back would fight it
         if self._decisions.locked():
             return  # a decision's orders are in flight: the state is about to change
-        plan = self._policy.plan(self._state)
+        self._sizing = sizing = self._size()
+        risk = self._risk()
+        if sizing is None or await self._maybe_propose_reserve(risk, sizing):
+            return
+        aim = self._aim()
+        plan = self._policy.plan(self._state, aim, self._targets(aim))
         if plan is None or self._queue.suppressed("rebalance", plan.drift):
             return
         sigmas = {symbol: self._breakers.sigma_4h(symbol) for symbol in self._policy.targets}
-        proposal = self._policy.proposal(plan, self._state, self._risk(), sigmas)
+        hedge = self._hedge.reading
+        extra = {"hedge_ratio": hedge.ratio, "hedge_correlation": hedge.correlation} if hedge else {}
+        proposal = self._policy.proposal(plan, self._state, risk, sigmas, sizing, extra)
+        await self._queue_proposal(proposal)
+
+    async def _queue_proposal(self, proposal: Proposal) -> None:
         await self.journal.append("proposal", proposal_payload(proposal), account=self.account, proposal_id=proposal.id)
         self._queue.add(proposal)
         self._notice = f"{proposal.id}: {proposal.reason}"
+
+    async def _maybe_propose_reserve(self, risk: RiskSnapshot, sizing: Sizing) -> bool:
+        """Proposes moving profit into the reserve when equity is up the trigger since the
+        baseline; the proposal trims the book to the smaller trading equity (reduce-only orders
+        only: moving money aside never adds exposure). Returns True when one is pending."""
+        if self._queue.has_kind("reserve"):
+            return True
+        limits = self.config.reserve
+        baseline = self._reserve_baseline or 0.0
+        if risk.equity <= 0 or baseline <= 0:
+            return False
+        move = profit_to_reserve(risk.equity, baseline, self._reserve, trigger_gain=limits.profit_trigger,
+                                 band=(limits.band_low, limits.band_high))
+        if move <= 0:
+            return False
+        after = self._reserve + move
+        aim = self._aim(reserve=after)
+        paper = self.config.paper
+        orders = tuple(
+            order for order in rebalance_orders(
+                self._state, self._targets(aim), target_leverage=aim,
+                ceiling=self.config.portfolio.leverage_ceiling, slippage=paper.slippage, fee_rate=paper.taker_fee,
+            ) if order.reduce_only
+        )
+        gain = risk.equity / baseline - 1.0
+        numbers = {"equity": risk.equity, "baseline": baseline, "gain": gain, "reserve_before": self._reserve,
+                   "moved": move, "reserve_after": after, "reserve_share_after": after / risk.equity}
+        reason = (f"equity {gain:+.1%} since {baseline:,.0f}: ring-fence {move:,.0f} USDT of profit as reserve "
+                  f"({after / risk.equity:.0%} of equity)")
+        await self._queue_proposal(self._policy.risk_proposal("reserve", orders, reason, numbers, self._state))
+        return True
+
+    async def _move_to_reserve(self, proposal: Proposal, key: str) -> None:
+        moved = float(proposal.reason_numbers.get("moved", 0.0))
+        self._reserve += moved
+        self._reserve_baseline = self._risk().equity
+        await self.journal.append(
+            "reserve", {"amount": self._reserve, "moved": moved, "baseline": self._reserve_baseline, "key": key},
+            account=self.account, proposal_id=proposal.id,
+        )
 
     # ---- circuit breakers ----------------------------------------------------------------
 
@@ -389,6 +497,9 @@ class Engine:
                 await self._decide(proposal, "expire", "", expired)
                 return self._say(f"{proposal.id} expired before approval ({expired})")
             decision_seq = await self._decide(proposal, "approve", key)
+            if not proposal.orders and proposal.kind == "reserve":
+                await self._move_to_reserve(proposal, key)
+                return self._say(f"{proposal.id} approved: reserve now {self._reserve:,.0f} USDT")
             denial = self._pretrade_denial(proposal.orders)
             if denial:
                 await self.journal.append("denied", {"reason": denial}, account=self.account, proposal_id=proposal.id)
@@ -397,6 +508,9 @@ class Engine:
             self._rate_limiter.record(trading_orders(proposal.orders))
             execution = await self._executor.execute(proposal.orders, decision_seq=decision_seq, proposal_id=proposal.id)
             self._refresh_account()
+            if proposal.kind == "reserve":
+                # The ring-fence holds even if a trim failed: the next rebalance sizes on it.
+                await self._move_to_reserve(proposal, key)
             return self._say(f"{proposal.id} approved: {execution.summary()}")
 
     async def veto(self, proposal_id: str, *, key: str = "v") -> str:
@@ -407,6 +521,8 @@ class Engine:
                 return self._say(f"{proposal_id} is no longer pending")
             await self._decide(proposal, "veto", key)
             self._queue.remember_veto(proposal, self.snapshot.drift)
+            if proposal.kind == "reserve":
+                self._reserve_baseline = self._risk().equity  # ask again only after another full trigger
             self._breaker_vetoed.update(k for k, pid in self._breaker_proposals.items() if pid == proposal.id)
             return self._say(f"{proposal.id} vetoed; nothing identical until drift moves")
 

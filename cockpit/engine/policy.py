@@ -14,6 +14,7 @@ from cockpit.domain.risk import RiskSnapshot, assess, simulate_fills
 from cockpit.domain.stops import protective_stop, stop_price
 from cockpit.domain.stress import nearest_liquidation
 from cockpit.domain.types import Order, Proposal, RebalanceMode, State
+from cockpit.engine.sizing_watch import DEFAULT_SIGMA_4H, Sizing
 
 
 def target_symbols(config: Config) -> dict[str, float]:
@@ -23,11 +24,6 @@ def target_symbols(config: Config) -> dict[str, float]:
 
 def _base(symbol: str) -> str:
     return symbol.split("/")[0]
-
-
-# Until a volatility forecast exists for a symbol (too few remembered prices), its stop is sized
-# for a 4h sigma of 2 %: a little above BTC's and ETH's usual, so the stop errs wide, not tight.
-DEFAULT_SIGMA_4H = 0.02
 
 
 def protective_stops(state: State, orders: tuple[Order, ...], sigmas: Mapping[str, float | None],
@@ -109,13 +105,17 @@ class RebalancePolicy:
             return True
         return False
 
-    def plan(self, state: State) -> RebalancePlan | None:
-        """Returns the rebalance the drift band calls for now, or None."""
+    def plan(self, state: State, target_leverage: float, targets: Mapping[str, float] | None = None) -> RebalancePlan | None:
+        """Returns the rebalance the drift band calls for now, or None. `target_leverage` is
+        levered capital / equity (the sized aim, after the reserve); `targets` default to the
+        configured weights (a hedge leg adds one)."""
         portfolio = self._config.portfolio
+        if not target_leverage > 0:
+            return None
         return plan_rebalance(
             state,
-            self.targets,
-            target_leverage=portfolio.target_leverage,
+            targets if targets is not None else self.targets,
+            target_leverage=target_leverage,
             band=portfolio.drift_band,
             ceiling=portfolio.leverage_ceiling,
             slippage=self._config.paper.slippage,
@@ -123,14 +123,18 @@ class RebalancePolicy:
         )
 
     def proposal(self, plan: RebalancePlan, state: State, risk: RiskSnapshot,
-                 sigmas: Mapping[str, float | None] | None = None) -> Proposal:
+                 sigmas: Mapping[str, float | None] | None = None, sizing: Sizing | None = None,
+                 extra: Mapping[str, float] | None = None) -> Proposal:
         """Returns the Proposal for `plan`, with the numbers that justify it and its expiry. A
         reduce-only protective stop follows every position the plan opens or enlarges, sized
-        from `sigmas` (4h volatility per symbol, fraction)."""
+        from `sigmas` (4h volatility per symbol, fraction). `sizing` (the aim the plan was made
+        for) and `extra` (e.g. the hedge ratio) add their figures to the reason."""
         band = self._config.portfolio.drift_band
         worst_symbol, worst_drift = max(plan.drift.items(), key=lambda item: abs(item[1]))
         numbers = {f"drift_{_base(symbol)}": value for symbol, value in plan.drift.items()}
         numbers.update(band=band, equity=risk.equity, leverage_before=risk.effective_leverage)
+        numbers.update(sizing.numbers() if sizing else {})
+        numbers.update(extra or {})
         paper = self._config.paper
         stops, stop_numbers = protective_stops(state, plan.orders, sigmas or {},
                                                slippage=paper.slippage, fee_rate=paper.taker_fee)
@@ -138,7 +142,8 @@ class RebalancePolicy:
         return self._new(
             "rebalance",
             plan.orders + stops,
-            f"drift {_base(worst_symbol)} {worst_drift * 100:+.1f} pts beyond band {band * 100:.1f}",
+            f"drift {_base(worst_symbol)} {worst_drift * 100:+.1f} pts beyond band {band * 100:.1f}"
+            + (f"; {sizing.describe()}" if sizing else ""),
             numbers,
             state,
             estimated_cost=plan.estimated_cost,

@@ -8,6 +8,8 @@ from cockpit.domain.breakers import BreakerState
 from cockpit.domain.risk import RiskSnapshot
 from cockpit.domain.scenarios import StressReport
 from cockpit.domain.types import Gate, Proposal, RebalanceMode, State
+from cockpit.engine.hedge_watch import HedgeReading
+from cockpit.engine.sizing_watch import Sizing
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +31,7 @@ class EngineSnapshot:
     account: str
     proposals: tuple[Proposal, ...]
     leverage_ceiling: float
-    target_leverage: float
+    target_leverage: float  # the sized aim: levered capital / equity, after the reserve
     in_flight: int  # orders sent and not yet answered
     last_tick_at: float | None  # wall clock of the newest price
     market_time: float | None  # timestamp of the newest price
@@ -37,6 +39,17 @@ class EngineSnapshot:
     notice: str = ""  # the last thing the engine wants the trader to read
     drift: dict[str, float] = field(default_factory=dict)
     breakers: tuple[BreakerState, ...] = ()  # every latch, engaged ones first
+    sizing: Sizing | None = None  # the sized aim and the numbers behind it
+    hedge: HedgeReading | None = None  # None without a hedge leg or while its window fills
+    reserve: float = 0.0  # USDT ring-fenced from sizing
+
+    @property
+    def aim_leverage(self) -> float | None:
+        """Returns the gross leverage (notional / equity) the sized aim asks of the core book,
+        or None before sizing has run."""
+        if self.sizing is None:
+            return None
+        return self.target_leverage * self.sizing.gross_weight
 
     def seconds_to_next_check(self) -> float | None:
         """Returns market-time seconds until the next interval check, or None in continuous mode."""

@@ -52,6 +52,11 @@ BREAKER       breaker       {breaker, subject, status: tripped | reset, value, t
               A circuit breaker tripped (with the reading that tripped it and what the engine
               did: gate move, proposal id) or a person re-armed it (`key` pressed). `subject` is
               a symbol or "portfolio"; units per breaker in cockpit/domain/breakers.py.
+RESERVE       reserve       {amount, moved, baseline, key}
+              The USDT reserve was set to `amount` (`moved` added by this step) after the
+              trader approved proposal_id with `key`. The reserve stays in the account (in cross
+              margin it still backs positions) but is ring-fenced from sizing: the policy levers
+              equity - reserve only. `baseline` is the equity the next profit trigger counts from.
 MARKS         marks         {prices: {symbol: price}}
               Mark prices at a point in time, so a restart shows the last known marks.
 NOTE          note          {text}
@@ -78,12 +83,13 @@ FLATTEN = "flatten"
 MARKS = "marks"
 NOTE = "note"
 BREAKER = "breaker"
+RESERVE = "reserve"
 
 # Appending any other kind is refused, so a typo cannot create rows nothing will ever read.
 ALL_KINDS: frozenset[str] = frozenset(
     {
         START, STOP, MODE, GATE, DEPOSIT, PROPOSAL, DECISION, DENIED, ORDER, ORDER_RESULT,
-        FILL, FUNDING, LIQUIDATION, FLATTEN, MARKS, NOTE, BREAKER,
+        FILL, FUNDING, LIQUIDATION, FLATTEN, MARKS, NOTE, BREAKER, RESERVE,
     }
 )
 

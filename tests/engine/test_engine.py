@@ -139,8 +139,10 @@ async def test_approval_is_denied_when_prices_are_stale(running):
 
 
 async def test_approval_is_denied_when_leverage_after_would_break_the_ceiling(tmp_path):
+    # Sizing left loose (no volatility cap, no reserve move) so the book sits right under the ceiling.
     cfg = config(proposals={"max_price_move": 0.9}, portfolio={"targets": {"BTC": 1.0}, "target_leverage": 2.9}, limits={"max_asset_exposure": 3.0},
-                 rebalance={"mode": "continuous"})
+                 rebalance={"mode": "continuous"}, sizing={"regime_aware": False, "target_volatility": 10.0},
+                 reserve={"profit_trigger": 10.0})
     engine, journal, _ = await start_engine(tmp_path / "j.sqlite", cfg)
     await engine.on_tick(tick(BTC, 60_000.0))
     await engine.approve(engine.snapshot.proposals[0].id)  # ~0.483 BTC, 2.9x

@@ -1,4 +1,5 @@
-"""The risk screen: the stress panel and the breaker board, for "what would a crash do to me now"."""
+"""The risk screen: the stress panel, the breaker board and the sizing figures, for "what would a
+crash do to me now" and "why does the cockpit aim for this much"."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from cockpit.tui.widgets.breaker_board import BreakerBoard
+from cockpit.tui.widgets.sizing_panel import SizingPanel
 from cockpit.tui.widgets.stress_panel import StressPanel
 
 REFRESH_SECONDS = 1.0
@@ -33,6 +35,8 @@ class RiskScreen(Screen[None]):
             yield StressPanel(watch_distance=self._watch, danger_distance=self._danger, id="stress")
             yield Static("", id="risk-gap")
             yield BreakerBoard(id="breaker-board")
+            yield Static("", id="risk-gap-2")
+            yield SizingPanel(id="sizing")
         yield Static("Escape: back to the dashboard · R there re-arms the breakers", id="risk-hint")
         yield Footer()
 
@@ -48,3 +52,4 @@ class RiskScreen(Screen[None]):
         snapshot = engine.snapshot
         self.query_one(StressPanel).show(snapshot.stress)
         self.query_one(BreakerBoard).show(snapshot.breakers)
+        self.query_one(SizingPanel).show(snapshot.sizing, snapshot.hedge, snapshot.reserve, snapshot.risk.equity)

@@ -75,6 +75,8 @@ class StatusBar(Widget):
         ceiling_style = f"bold {self._colour('liq-danger')}" if snap.leverage_ceiling > 3.0 else ""
         line.append("/")
         line.append(f"{snap.leverage_ceiling:.2f}x", style=ceiling_style)
+        if snap.aim_leverage is not None:
+            line.append(f" aim {snap.aim_leverage:.2f}x")
         if snap.risk.positions:
             move = snap.account_liquidation_move
             band = fmt.distance_band(move, watch=self._watch, danger=self._danger)
