@@ -57,18 +57,24 @@ class Sizing:
         numbers["book_sigma_4h"] = self.book_sigma_4h
         return numbers
 
-    def describe(self) -> str:
-        """Returns one line: the aim, the regime and what bound it, e.g.
-        "aim 1.20x: regime consolidation x0.50, vol 98% vs target 150%"."""
+    @property
+    def bound_by(self) -> str:
+        """Returns what set the aim, in words: "volatility target", "Kelly", "your target
+        leverage" or the drawdown guard with its numbers."""
         d = self.decision
-        regime = f"regime {d.regime} x{d.regime_multiplier:.2f}" if self.regime_aware else f"regime {d.regime} (not applied)"
-        bound = {
+        return {
             "volatility": "volatility target",
             "kelly": "Kelly",
             "ceiling": "your target leverage",
             "anti_martingale": f"drawdown {d.drawdown:.1%} > {d.max_drawdown:.0%}: no increase",
         }[d.binding_cap]
-        return f"aim {d.leverage:.2f}x ({bound}): {regime}"
+
+    def describe(self) -> str:
+        """Returns one line: the aim (gross leverage), what set it and the regime, e.g.
+        "aim 1.07x (volatility target): regime consolidation x0.50"."""
+        d = self.decision
+        regime = f"regime {d.regime} x{d.regime_multiplier:.2f}" if self.regime_aware else f"regime {d.regime} (not applied)"
+        return f"aim {d.leverage:.2f}x ({self.bound_by}): {regime}"
 
 
 class SizingWatch:

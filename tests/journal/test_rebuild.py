@@ -113,3 +113,13 @@ async def test_damaged_fill_row_is_reported(tmp_path):
         await journal.append(kinds.FILL, {"side": "buy"}, account="a", symbol=BTC)
         with pytest.raises(JournalError, match="row 1: fill payload is unusable"):
             await rebuild_paper_account(journal, "a")
+
+
+async def test_the_equity_peak_is_the_highest_marked_equity(tmp_path):
+    async with await Journal.open(tmp_path / "j.sqlite") as journal:
+        await journal.append(kinds.DEPOSIT, {"amount": 10_000.0}, account="p")
+        await journal.append(kinds.FILL, {"side": "buy", "quantity": 1.0, "price": 40_000.0, "fee": 0.0}, account="p", symbol=BTC)
+        for price in (44_000.0, 38_000.0):  # equity 14,000 then 8,000
+            await journal.append(kinds.MARKS, {"prices": {BTC: price}}, account="p")
+        account = await rebuild_paper_account(journal, "p")
+    assert account.peak_equity == pytest.approx(14_000.0)

@@ -120,3 +120,30 @@ def test_risk_screen_snapshot_at_80x24(tmp_path, snap_compare):
         await pilot.pause(1.2)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_the_risk_screen_explains_the_aim_with_the_product_defaults(tmp_path):
+    from rich.console import Console
+
+    from cockpit.config import load_config
+    from cockpit.tui.widgets.sizing_panel import SizingPanel
+
+    app, source = make_app(tmp_path, cfg=load_config(environ={}))  # regime-aware sizing
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.engine is not None)
+        source.push(tick(BTC, 60_000.0), tick(ETH, 3_000.0))
+        await until(pilot, lambda: app.engine.snapshot.proposals)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, RiskScreen))
+        await pilot.pause(1.2)  # the screen reads the snapshot once a second
+        console = Console(width=200, record=True, color_system=None)
+        console.print(app.screen.query_one(SizingPanel).content)
+        text = console.export_text()
+        aim = app.engine.snapshot.aim_leverage
+        # No daily history yet: consolidation halves the volatility-targeted 2.14x.
+        assert f"aim         {aim:.2f}x gross of 1.60x asked · limited by volatility target" in text
+        assert "consolidation x0.50" in text and "not enough history" in text
+        assert "94% a year" in text  # 2 % per 4h, annualized over 6 x 365 periods
+        assert "reserve     0 USDT (0% of equity)" in text
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, RiskScreen))

@@ -20,7 +20,7 @@ def sizing_rows(sizing: Sizing | None, hedge: HedgeReading | None, reserve: floa
         return [("aim", "no targets to size")]
     d = sizing.decision
     rows = [
-        ("aim", f"{d.leverage:.2f}x gross of {d.ceiling:.2f}x asked ({sizing.describe().split(': ', 1)[0]})"),
+        ("aim", f"{d.leverage:.2f}x gross of {d.ceiling:.2f}x asked · limited by {sizing.bound_by}"),
         ("regime", f"{d.regime} x{d.regime_multiplier:.2f}"
          + (f" — {sizing.regime.reason}" if sizing.regime else " — no daily close yet")),
         ("volatility", f"book {sizing.book_sigma_4h:.2%} per 4h = {sizing.book_sigma_4h * _ANNUAL:.0%} a year;"
