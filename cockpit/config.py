@@ -350,7 +350,7 @@ def _describe(error: ValidationError) -> str:
             model = model.model_fields[part].annotation
         expected = ", ".join(model.model_fields)
         return f"{location}: unknown key (expected one of: {expected})"
-    if message.startswith("limits."):
+    if message.startswith(("limits.", "hedge.")):
         return message
     if message.startswith(("targets", "leverage_ceiling", "target_leverage")):
         section = ".".join(str(part) for part in first["loc"][:1])

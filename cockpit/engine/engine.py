@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
 from cockpit.domain.pretrade import OrderRateLimiter, PretradeLimits, pretrade_denial, trading_orders
-from cockpit.domain.risk import RiskSnapshot
+from cockpit.domain.risk import RiskSnapshot, account_equity
 from cockpit.domain.riskbook import RiskBook
 from cockpit.domain.scenarios import StressReport, positions_key, scenarios_for, stress_report
 from cockpit.domain.types import Fill, FundingPayment, Gate, Order, Proposal, RebalanceMode, State, Tick
@@ -170,7 +170,7 @@ class Engine:
         sizing = self._sizing
         if sizing is None:
             return self.config.portfolio.target_leverage
-        equity = self._risk_cache.equity if self._risk_cache is not None else 0.0
+        equity = self._risk_cache.equity if self._risk_cache is not None else account_equity(self._state)
         reserve = self._reserve if reserve is None else reserve
         share = (equity - reserve) / equity if equity > 0 else 1.0
         return max(sizing.multiplier * min(1.0, max(0.0, share)), 1e-9)
@@ -180,10 +180,11 @@ class Engine:
         targets = dict(self._policy.targets)
         hedge = self._hedge.symbol
         held = self._state.positions.get(hedge) if hedge else None
-        current = None
-        if held is not None and hedge in self._state.marks and self._risk_cache is not None and self._risk_cache.equity > 0:
-            current = held.quantity * self._state.marks[hedge] / (aim * self._risk_cache.equity)
-        targets.update(self._hedge.targets(current))
+        current, equity = None, account_equity(self._state)
+        if held is not None and hedge in self._state.marks and equity > 0:
+            current = held.quantity * self._state.marks[hedge] / (aim * equity)
+        cap = self.config.limits.max_asset_exposure * 0.99 / aim  # the pre-trade cap, as a weight
+        targets.update({s: max(-cap, min(cap, w)) for s, w in self._hedge.targets(current).items()})
         return targets
 
     def _size(self) -> Sizing | None:
@@ -358,7 +359,10 @@ class Engine:
         sigmas = {symbol: self._breakers.sigma_4h(symbol) for symbol in self._policy.targets}
         hedge = self._hedge.reading
         extra = {"hedge_ratio": hedge.ratio, "hedge_correlation": hedge.correlation} if hedge else {}
-        proposal = self._policy.proposal(plan, self._state, risk, sigmas, sizing, extra)
+        # The warning that takes the hedge off must be read where the trader decides on it.
+        trades_hedge = hedge is not None and any(o.symbol == hedge.symbol for o in plan.orders)
+        note = f"hedge off: {hedge.warning.message}" if trades_hedge and hedge.warning else ""
+        proposal = self._policy.proposal(plan, self._state, risk, sigmas, sizing, extra, note)
         await self._queue_proposal(proposal)
 
     async def _queue_proposal(self, proposal: Proposal) -> None:
@@ -523,6 +527,10 @@ class Engine:
             self._queue.remember_veto(proposal, self.snapshot.drift)
             if proposal.kind == "reserve":
                 self._reserve_baseline = self._risk().equity  # ask again only after another full trigger
+                await self.journal.append(
+                    "reserve", {"amount": self._reserve, "moved": 0.0, "baseline": self._reserve_baseline, "key": key},
+                    account=self.account, proposal_id=proposal.id,
+                )
             self._breaker_vetoed.update(k for k, pid in self._breaker_proposals.items() if pid == proposal.id)
             return self._say(f"{proposal.id} vetoed; nothing identical until drift moves")
 

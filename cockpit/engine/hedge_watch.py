@@ -53,7 +53,8 @@ class HedgeWatch:
         self._every = hedge.sample_hours * 3600.0
         self._min_correlation = hedge.min_correlation
         self._samples: deque[tuple[float, ...]] = deque(maxlen=hedge.window + 1)
-        self._last_at: float | None = None
+        self._period: int | None = None
+        self._closing: tuple[float, ...] | None = None
         self._previous_correlation: float | None = None
         self.reading: HedgeReading | None = None
 
@@ -62,16 +63,21 @@ class HedgeWatch:
         hedge was tracking before), so the engine tells the trader once, not every hour."""
         if self.symbol is None or not self._core:
             return None
-        if self._last_at is not None and market_time - self._last_at < self._every:
-            return None
         prices = [marks.get(symbol) for symbol in (*self._core, self.symbol)]
-        if any(price is None or not price > 0 for price in prices):
+        # A sample is a period's close: the prices in force when the first update of the next
+        # period arrives, before it, so every symbol of a bar is in it whatever the tick order.
+        complete = all(price is not None and price > 0 for price in prices)
+        closing, self._closing = self._closing, (tuple(prices) if complete else None)
+        period = math.floor(market_time / self._every)
+        if self._period is not None and period <= self._period:  # same period, or a clock step back
             return None
-        self._last_at = market_time
-        self._samples.append(tuple(prices))
+        self._period = period
+        if closing is None:
+            return None
+        self._samples.append(closing)
         if len(self._samples) < self._samples.maxlen:
             return None
-        was_hedging = self.reading is not None and self.reading.warning is None
+        was_hedging = self.reading is not None and self.reading.hedges
         self.reading = self._read()
         return self.reading.warning if was_hedging else None
 

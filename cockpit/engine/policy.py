@@ -124,11 +124,11 @@ class RebalancePolicy:
 
     def proposal(self, plan: RebalancePlan, state: State, risk: RiskSnapshot,
                  sigmas: Mapping[str, float | None] | None = None, sizing: Sizing | None = None,
-                 extra: Mapping[str, float] | None = None) -> Proposal:
+                 extra: Mapping[str, float] | None = None, note: str = "") -> Proposal:
         """Returns the Proposal for `plan`, with the numbers that justify it and its expiry. A
         reduce-only protective stop follows every position the plan opens or enlarges, sized
         from `sigmas` (4h volatility per symbol, fraction). `sizing` (the aim the plan was made
-        for) and `extra` (e.g. the hedge ratio) add their figures to the reason."""
+        for) and `extra` (e.g. the hedge ratio) add their figures to the reason, `note` a clause."""
         band = self._config.portfolio.drift_band
         worst_symbol, worst_drift = max(plan.drift.items(), key=lambda item: abs(item[1]))
         numbers = {f"drift_{_base(symbol)}": value for symbol, value in plan.drift.items()}
@@ -143,7 +143,7 @@ class RebalancePolicy:
             "rebalance",
             plan.orders + stops,
             f"drift {_base(worst_symbol)} {worst_drift * 100:+.1f} pts beyond band {band * 100:.1f}"
-            + (f"; {sizing.describe()}" if sizing else ""),
+            + (f"; {sizing.describe()}" if sizing else "") + (f"; {note}" if note else ""),
             numbers,
             state,
             estimated_cost=plan.estimated_cost,
@@ -186,10 +186,10 @@ class RebalancePolicy:
             liquidation_distance_after=liquidation_distance_after,
             created_at=now,
             expires_at=now + self._config.proposals.ttl_seconds,
-            # Leverage after depends on every price held or targeted, not only the traded ones.
+            # Leverage after depends on every price held, targeted or traded (a hedge not yet held).
             reference_prices={
                 symbol: state.marks[symbol]
-                for symbol in set(self.targets) | set(state.positions)
+                for symbol in set(self.targets) | set(state.positions) | {o.symbol for o in orders}
                 if symbol in state.marks
             },
         )

@@ -54,7 +54,7 @@ BREAKER       breaker       {breaker, subject, status: tripped | reset, value, t
               a symbol or "portfolio"; units per breaker in cockpit/domain/breakers.py.
 RESERVE       reserve       {amount, moved, baseline, key}
               The USDT reserve was set to `amount` (`moved` added by this step) after the
-              trader approved proposal_id with `key`. The reserve stays in the account (in cross
+              trader approved proposal_id with `key`; a veto writes moved 0 and a new baseline. The reserve stays in the account (in cross
               margin it still backs positions) but is ring-fenced from sizing: the policy levers
               equity - reserve only. `baseline` is the equity the next profit trigger counts from.
 MARKS         marks         {prices: {symbol: price}}
