@@ -67,6 +67,9 @@ class Position:
     entry_price: float
     margin_mode: MarginMode = "cross"
     isolated_margin: float = 0.0  # USDT, only meaningful when margin_mode == "isolated"
+    # What a live exchange reports as this position's liquidation price (USDT); None when the
+    # venue reports none (paper). Shown beside ours, never used in place of it.
+    exchange_liquidation_price: float | None = None
 
     @property
     def side(self) -> PositionSide:

@@ -20,6 +20,7 @@ from cockpit.domain.types import Fill, FundingPayment, Gate, Order, Proposal, Re
 from cockpit.domain import breakers as b
 from cockpit.domain.cuts import cut_orders
 from cockpit.domain.hedging import profit_to_reserve
+from cockpit.domain.liquidation import liquidation_price_mismatch
 from cockpit.domain.rebalance import rebalance_orders
 from cockpit.engine.breaker_watch import BreakerWatch
 from cockpit.engine.executor import Executor
@@ -101,6 +102,7 @@ class Engine:
         self._sizing: Sizing | None = None
         self._reserve = reserve  # USDT ring-fenced from sizing (see journal kind RESERVE)
         self._reserve_baseline = reserve_baseline  # equity the profit trigger counts from
+        self._liquidation_gaps: set[str] = set()  # symbols whose exchange liquidation price disagrees
         self._book_aim: float | None = None  # the target leverage the RiskBook's drift is measured at
         self._stress: StressReport | None = None
         self._book: RiskBook | None = None  # the vectorized per-tick risk, rebuilt when positions change
@@ -283,6 +285,7 @@ class Engine:
         self._mark(tick)
         risk = self._risk()
         self._breakers.observe(tick.timestamp, self._state.marks, risk.equity)
+        await self._compare_liquidation_prices(risk)
         self._sizing_watch.observe(tick.timestamp, self._state.marks, risk.equity)
         warning = self._hedge.observe(tick.timestamp, self._state.marks)
         if warning is not None:
@@ -292,6 +295,19 @@ class Engine:
         await self._expire_proposals()
         await self._maybe_propose()
         self._publish()
+
+    async def _compare_liquidation_prices(self, risk: RiskSnapshot) -> None:
+        # A live exchange reports its own liquidation price: a gap beyond 0.5 % means our tier
+        # table or margin figures are wrong for this position. Said once per gap, not per tick.
+        for row in risk.positions:
+            reported = self._state.positions[row.symbol].exchange_liquidation_price if row.symbol in self._state.positions else None
+            warning = None if reported is None else liquidation_price_mismatch(row.liquidation_price, reported)
+            if warning is None:
+                self._liquidation_gaps.discard(row.symbol)
+            elif row.symbol not in self._liquidation_gaps:
+                self._liquidation_gaps.add(row.symbol)
+                self._notice = f"{row.symbol.split('/')[0]} {warning}"
+                await self.journal.append("note", {"text": warning}, account=self.account, symbol=row.symbol)
 
     async def _journal_venue_event(self, event: object, positions_before: dict) -> None:
         if isinstance(event, FundingPayment):

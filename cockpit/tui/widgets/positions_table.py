@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from cockpit.domain.liquidation import liquidation_price_mismatch
 from cockpit.engine.snapshot import EngineSnapshot
 from cockpit.tui import format as fmt
 
@@ -30,7 +31,8 @@ class PositionsTable(DataTable):
 
     def show(self, snapshot: EngineSnapshot) -> None:
         """Redraws the rows when anything visible changed (not on every tick)."""
-        rows = tuple(self._row(p) for p in snapshot.risk.positions)
+        reported = {s: p.exchange_liquidation_price for s, p in snapshot.state.positions.items()}
+        rows = tuple(self._row(p, reported.get(p.symbol)) for p in snapshot.risk.positions)
         key = tuple(tuple(cell.plain if isinstance(cell, Text) else cell for cell in row) for row in rows)
         if key == self._shown:
             return
@@ -43,7 +45,17 @@ class PositionsTable(DataTable):
         count = f"{len(rows)} open" if rows else "none open"
         self.border_title = f"Positions · {snapshot.account} · {count}"
 
-    def _row(self, position) -> tuple:
+    def _liquidation_cell(self, ours: float, exchange: float | None) -> Text:
+        text = fmt.price(ours) if ours > 0 else "none"
+        if exchange is None:
+            return Text(text, justify="right")
+        # Both figures, ours first; a gap beyond 0.5 % is flagged in the danger colour.
+        theirs = fmt.price(exchange) if exchange > 0 else "none"
+        if liquidation_price_mismatch(ours, exchange) is None:
+            return Text(f"{text} = {theirs}", justify="right")
+        return Text(f"{text} ≠ {theirs}!", style=f"bold {self.app.theme_variables.get('liq-danger', '')}", justify="right")
+
+    def _row(self, position, exchange_liquidation_price: float | None = None) -> tuple:
         band = fmt.distance_band(position.liquidation_distance, watch=self._watch, danger=self._danger)
         colour = self.app.theme_variables.get(f"liq-{band}", "")
         distance = Text(fmt.percent(position.liquidation_distance), style=f"bold {colour}", justify="right")
@@ -56,6 +68,6 @@ class PositionsTable(DataTable):
             Text(fmt.price(position.mark_price), justify="right"),
             pnl,
             Text(fmt.leverage(position.leverage), justify="right"),
-            Text(fmt.price(position.liquidation_price) if position.liquidation_price > 0 else "none", justify="right"),
+            self._liquidation_cell(position.liquidation_price, exchange_liquidation_price),
             distance,
         )
