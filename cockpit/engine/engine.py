@@ -103,7 +103,10 @@ class Engine:
         self._reserve = reserve  # USDT ring-fenced from sizing (see journal kind RESERVE)
         self._reserve_baseline = reserve_baseline  # equity the profit trigger counts from
         self._liquidation_gaps: set[str] = set()  # symbols whose exchange liquidation price disagrees
-        self._book_aim: float | None = None  # the target leverage the RiskBook's drift is measured at
+        # The aim drift is measured at, fixed between sizings: with a reserve the live aim moves
+        # with equity, and following it per tick would rebuild the RiskBook on every price.
+        self._sized_aim = config.portfolio.target_leverage
+        self._book_aim: float | None = None  # the aim the current RiskBook was built at
         self._stress: StressReport | None = None
         self._book: RiskBook | None = None  # the vectorized per-tick risk, rebuilt when positions change
         self._risk_cache: RiskSnapshot | None = None
@@ -121,7 +124,7 @@ class Engine:
         ).with_account(balance, positions)
         if self._reserve_baseline is None:
             self._reserve_baseline = self._risk().equity
-        self._sizing = self._size()
+        self._resize()
         self.snapshot = self._build_snapshot()
 
     # ---- reading -------------------------------------------------------------------------
@@ -157,7 +160,7 @@ class Engine:
 
     def _risk(self) -> RiskSnapshot:
         """The current RiskSnapshot (what `assess` returns), from the vectorized book."""
-        aim = self._aim()
+        aim = self._sized_aim
         if self._book is None or not self._book.matches(self._state) or aim != self._book_aim:
             self._book = RiskBook.from_state(self._state, self._targets(aim), aim)
             self._book_aim = aim
@@ -188,6 +191,12 @@ class Engine:
         cap = self.config.limits.max_asset_exposure * 0.99 / aim  # the pre-trade cap, as a weight
         targets.update({s: max(-cap, min(cap, w)) for s, w in self._hedge.targets(current).items()})
         return targets
+
+    def _resize(self) -> Sizing | None:
+        """Recomputes sizing and the aim drift is measured at; returns the new sizing."""
+        self._sizing = self._size()
+        self._sized_aim = self._aim()
+        return self._sizing
 
     def _size(self) -> Sizing | None:
         risk = self._risk()
@@ -223,7 +232,7 @@ class Engine:
             account=self.account,
             proposals=self._queue.pending(),
             leverage_ceiling=self.config.portfolio.leverage_ceiling,
-            target_leverage=self._aim(),
+            target_leverage=self._sized_aim,
             in_flight=self._executor.in_flight,
             last_tick_at=self._last_tick_wall,
             market_time=self._market_time,
@@ -263,7 +272,7 @@ class Engine:
             try:
                 await self._expire_proposals()
                 await self._check_breakers(self._risk())
-                self._sizing = self._size()
+                self._resize()
                 await self._serve_remote_flatten()
                 self._publish()
             except Exception:  # noqa: BLE001 - one bad round must not stop expiry for good
@@ -364,11 +373,11 @@ class Engine:
             return  # a breaker wants risk cut: proposing to add some back would fight it
         if self._decisions.locked():
             return  # a decision's orders are in flight: the state is about to change
-        self._sizing = sizing = self._size()
+        sizing = self._resize()
         risk = self._risk()
         if sizing is None or await self._maybe_propose_reserve(risk, sizing):
             return
-        aim = self._aim()
+        aim = self._sized_aim
         plan = self._policy.plan(self._state, aim, self._targets(aim))
         if plan is None or self._queue.suppressed("rebalance", plan.drift):
             return
@@ -421,6 +430,7 @@ class Engine:
         moved = float(proposal.reason_numbers.get("moved", 0.0))
         self._reserve += moved
         self._reserve_baseline = self._risk().equity
+        self._resize()  # the ring-fence lowers the aim at once, not at the next sizing round
         await self.journal.append(
             "reserve", {"amount": self._reserve, "moved": moved, "baseline": self._reserve_baseline, "key": key},
             account=self.account, proposal_id=proposal.id,
