@@ -77,6 +77,19 @@ def _parser() -> argparse.ArgumentParser:
                          help="what to optimise (default risk_parity: it needs no return forecast)")
     targets.add_argument("--lookback-days", type=int, default=DEFAULT_LOOKBACK_DAYS, metavar="N",
                          help=f"days of history to estimate from (default {DEFAULT_LOOKBACK_DAYS})")
+    models = commands.add_parser("models", help="the forecast models: how they did on history")
+    model_commands = models.add_subparsers(dest="models_command", metavar="evaluate", required=True)
+    evaluate = model_commands.add_parser(
+        "evaluate", parents=[_options(journal=False, top=False)],
+        help="walk-forward scores of the volatility models and the regime classifier (prints; minutes)",
+    )
+    evaluate.add_argument("--data", type=Path, action="append", required=True, metavar="FILE",
+                          help="Binance kline CSV (.csv or .csv.gz), named like BTCUSDT_4h.csv.gz; repeat for more assets")
+    evaluate.add_argument("--timeframe", default="4h", help="the files' bar size (default 4h; bars are not resampled)")
+    evaluate.add_argument("--from", dest="start", metavar="DATE", help="first bar used (UTC date, e.g. 2021-01-01)")
+    evaluate.add_argument("--to", dest="end", metavar="DATE", help="last day used (UTC date, inclusive)")
+    evaluate.add_argument("--recent-days", type=int, default=365, metavar="N",
+                          help="days the default model is chosen over (default 365)")
     return parser
 
 
@@ -195,6 +208,22 @@ def _targets(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _evaluate_models(args: argparse.Namespace) -> int:
+    # arch, scipy and scikit-learn load here, never at cockpit's start.
+    from cockpit.models.evaluation_report import EvaluationInputError, KlineFile, plan_evaluation
+    from cockpit.venues.replay import ReplayDataError, load_bars
+
+    try:
+        files = [KlineFile(path.name, load_bars(path)) for path in args.data]
+        plan = plan_evaluation(files, timeframe=args.timeframe, start=args.start, end=args.end,
+                               recent_days=args.recent_days)
+    except (ReplayDataError, EvaluationInputError) as error:
+        return _fail(str(error))
+    for k, report in enumerate(plan.reports()):  # each asset prints as soon as it is done
+        print(("\n" if k else "") + report, flush=True)
+    return 0
+
+
 def _flatten(args: argparse.Namespace, config: Config) -> int:
     from cockpit.engine.headless import headless_flatten
 
@@ -268,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             return _status(config)
         if args.command == "targets":
             return _targets(args, config)
+        if args.command == "models":
+            return _evaluate_models(args)
         return _run_cockpit(args, config)
     except KeyboardInterrupt:
         return 130

@@ -1,5 +1,6 @@
 """Volatility forecasts: the GARCH family, EWMA and realized-vol baselines, a gradient-boosting
-model, their loss-weighted ensemble, the losses that judge them, and a walk-forward evaluator.
+model, their loss-weighted ensemble, and the losses that judge them. Their walk-forward
+evaluation and the Diebold-Mariano test are in `vol_evaluation`.
 
 Pure functions on log returns (fractions, see `vol_features`); no I/O, deterministic given inputs
 and seed; every input and output is a plain, picklable value so fits can run in a process pool.
@@ -38,9 +39,9 @@ Semantics (where the issue is silent):
   It starts from arch's backcast (0.94-weighted mean square of the first 75 returns).
 - Realized baseline: h times the mean squared return of the last `window` bars (default one week).
 - Ensemble. A weighted mean of the other models' variance forecasts, weights proportional to
-  1 / mean QLIKE over each model's last 120 forecasts whose outcome is already known (equal
-  weights until there are any). Inverse QLIKE is gentle: on BTC the weights stay near-equal, so
-  the ensemble beats every GARCH/baseline model but not the best single model (HGB).
+  1 / mean QLIKE over each model's recent forecasts whose outcome is already known (equal
+  weights until there are any): `ensemble_weights`. How many, and how it scores, is in
+  `vol_evaluation`.
 - A variance below VARIANCE_FLOOR ((0.0001%)^2 per bar) is raised to it, so logs and ratios stay
   finite on a frozen market.
 """
@@ -48,26 +49,15 @@ Semantics (where the issue is silent):
 from __future__ import annotations
 
 import math
-import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from arch import arch_model
-from scipy.stats import norm
 
-from cockpit.models.vol_features import (
-    BARS_PER_DAY_4H,
-    VARIANCE_FLOOR,
-    HGBForecaster,
-    as_returns,
-    fit_hgb,
-    har_features,
-    hgb_variance,
-    realized_variance_ahead,
-)
+from cockpit.models.vol_features import VARIANCE_FLOOR, as_returns
 
 GARCH_MODELS = ("garch", "gjr", "egarch")
 BASELINES = ("ewma", "realized")
@@ -83,15 +73,6 @@ REALIZED_WINDOW_BARS = 42  # one week of 4h bars
 PERCENT = 100.0  # returns are fitted in percent; see the module docstring
 MIN_FIT_OBS = 250  # fewer returns than this cannot pin down four parameters and a t tail
 MAX_HORIZON_BARS = 42  # EGARCH multi-step factors are precomputed up to this horizon
-# Walk-forward defaults: a weekly refit on a rolling ~11-month window keeps a full 18k-bar BTC run
-# to a couple of minutes; the caller can refit daily (6) or use an expanding window (None).
-DEFAULT_REFIT_EVERY = 42
-DEFAULT_WINDOW_BARS = 2000
-# Trees need more rows than a five-parameter GARCH: ~2.7 years of 4h bars (24h QLIKE on BTC
-# 0.724 with 2000 bars, 0.706 with 6000).
-DEFAULT_ML_WINDOW_BARS = 6000
-DEFAULT_MIN_TRAIN = 1000
-ENSEMBLE_LOOKBACK = 120  # scored forecasts per model behind each ensemble weight (20 days of 4h)
 
 FitStatus = Literal["ok", "fallback_last_good", "fallback_ewma"]
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)  # E|z| for a standard normal; arch's EGARCH centring
@@ -450,7 +431,7 @@ def _fallback(model: str, r: np.ndarray, previous: GarchFit | None, problem: str
     return GarchFit(model, state, None, r.size)
 
 
-# --- losses and tests -------------------------------------------------------------------------
+# --- losses -----------------------------------------------------------------------------------
 
 
 def qlike(realized: np.ndarray | float, forecast_variance: np.ndarray | float) -> np.ndarray:
@@ -469,49 +450,6 @@ def mse_variance(realized: np.ndarray | float, forecast_variance: np.ndarray | f
     """Returns the squared error of the variance forecast per forecast ((fraction^2)^2)."""
     err = np.asarray(realized, dtype=np.float64) - np.asarray(forecast_variance, dtype=np.float64)
     return err * err
-
-
-@dataclass(frozen=True)
-class DieboldMariano:
-    """Diebold-Mariano test of equal expected loss. `statistic` > 0 means the first forecast has
-    the higher loss (the second is better); `p_value` is two-sided under N(0, 1)."""
-
-    statistic: float
-    p_value: float
-    mean_loss_difference: float
-    n: int
-    lags: int
-
-
-def diebold_mariano(
-    loss_a: np.ndarray, loss_b: np.ndarray, horizon_bars: int = 1
-) -> DieboldMariano:
-    """Returns the DM test on d = loss_a - loss_b, with a Newey-West (Bartlett) long-run variance
-    over horizon_bars - 1 lags, because h-step forecasts made every bar overlap and their errors
-    are autocorrelated up to lag h-1. Pairs where either loss is not finite are dropped.
-
-    Identical losses give statistic 0 and p-value 1 (no evidence either way); a constant non-zero
-    difference gives +/-inf and p-value 0.
-    """
-    a = np.asarray(loss_a, dtype=np.float64)
-    b = np.asarray(loss_b, dtype=np.float64)
-    keep = np.isfinite(a) & np.isfinite(b)
-    d = a[keep] - b[keep]
-    n = int(d.size)
-    lags = max(int(horizon_bars) - 1, 0)
-    if n < 2:
-        return DieboldMariano(math.nan, math.nan, float(d.mean()) if n else math.nan, n, lags)
-    mean = float(d.mean())
-    dev = d - mean
-    long_run = float(dev @ dev) / n
-    for k in range(1, min(lags, n - 1) + 1):
-        long_run += 2.0 * (1.0 - k / (lags + 1)) * float(dev[k:] @ dev[:-k]) / n
-    if long_run <= 0.0:
-        if mean == 0.0:
-            return DieboldMariano(0.0, 1.0, 0.0, n, lags)
-        return DieboldMariano(math.copysign(math.inf, mean), 0.0, mean, n, lags)
-    stat = mean / math.sqrt(long_run / n)
-    return DieboldMariano(stat, float(2.0 * norm.sf(abs(stat))), mean, n, lags)
 
 
 # --- ensemble ---------------------------------------------------------------------------------
@@ -536,220 +474,6 @@ def ensemble_weights(recent_qlike: Mapping[str, np.ndarray]) -> dict[str, float]
     raw = {name: raw.get(name, fill) for name in names}
     total = sum(raw.values())
     return {name: w / total for name, w in raw.items()}
-
-
-# --- walk-forward evaluation ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FitNote:
-    """A refit that did not go cleanly: where (origin position), what status, and why."""
-
-    origin: int
-    status: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class WalkForwardResult:
-    """Out-of-sample forecasts aligned by origin: `forecasts[model][i]` is the variance forecast
-    (fraction^2 over `horizon_bars`) made after seeing returns[..origins[i]]; `realized[i]` is the
-    sum of squared returns over the following `horizon_bars` bars. `fit_seconds` is the total
-    fitting time per model (time.perf_counter)."""
-
-    horizon_bars: int
-    origins: np.ndarray
-    timestamps: pd.Index | None
-    realized: np.ndarray
-    forecasts: dict[str, np.ndarray]
-    fit_seconds: dict[str, float]
-    refits: dict[str, int]
-    notes: dict[str, tuple[FitNote, ...]]
-    ensemble_weights: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def sigma(self, model: str) -> np.ndarray:
-        """Returns the forecast sigma over the horizon (fraction) per origin for `model`."""
-        return np.sqrt(self.forecasts[model])
-
-    def mean_losses(self) -> dict[str, dict[str, float]]:
-        """Returns mean QLIKE (unitless) and MSE ((fraction^2)^2) per model over origins where
-        every loss is finite, so all models are scored on the same forecasts."""
-        q = {m: qlike(self.realized, f) for m, f in self.forecasts.items()}
-        ok = np.logical_and.reduce([np.isfinite(v) for v in q.values()]) if q else np.array([])
-        return {
-            m: {
-                "qlike": float(q[m][ok].mean()),
-                "mse": float(mse_variance(self.realized, f)[ok].mean()),
-            }
-            for m, f in self.forecasts.items()
-        }
-
-
-def walk_forward(
-    returns: np.ndarray | pd.Series,
-    *,
-    models: Sequence[str] = ALL_MODELS,
-    horizon_bars: int = HORIZON_24H_BARS,
-    refit_every: int = DEFAULT_REFIT_EVERY,
-    min_train: int = DEFAULT_MIN_TRAIN,
-    window: int | None = DEFAULT_WINDOW_BARS,
-    funding: np.ndarray | pd.Series | None = None,
-    ml_window: int | None = DEFAULT_ML_WINDOW_BARS,
-    bars_per_day: int = BARS_PER_DAY_4H,
-    realized_window: int = REALIZED_WINDOW_BARS,
-    ensemble_lookback: int = ENSEMBLE_LOOKBACK,
-    seed: int = 0,
-) -> WalkForwardResult:
-    """Returns out-of-sample forecasts for every origin from `min_train - 1` to the last one with
-    a full horizon ahead, each made from the returns up to its origin only.
-
-    Fits (GARCH family, HGB) happen at the first origin and every `refit_every` bars after, on the
-    last `window` returns (HGB: on its last `ml_window` origins; None = everything so far). In
-    between, GARCH/EWMA/realized states advance by their recursions and HGB reuses its model on
-    fresh features. The ensemble at origin t weights the other models by inverse mean QLIKE over
-    their last `ensemble_lookback` forecasts already scored at t (origins <= t - horizon_bars).
-    `funding` (optional, per 8h) must be aligned to the returns (see `align_funding`).
-    """
-    r = as_returns(returns)
-    unknown = [m for m in models if m not in ALL_MODELS]
-    if unknown:
-        raise ValueError(f"unknown models {unknown}; choose from {ALL_MODELS}")
-    if horizon_bars < 1 or refit_every < 1:
-        raise ValueError("horizon_bars and refit_every must be >= 1")
-    first = min_train - 1
-    if min_train < 2 or first > r.size - 1 - horizon_bars:
-        raise ValueError(
-            f"{r.size} returns leave no origin after min_train={min_train} "
-            f"with {horizon_bars} bars ahead"
-        )
-    if min_train < realized_window and "realized" in models:
-        raise ValueError(f"min_train must be >= realized_window ({realized_window})")
-    origins = np.arange(first, r.size - horizon_bars)
-    run = _Run(r, origins, horizon_bars, refit_every, window, models)
-    base_models = [m for m in models if m != ENSEMBLE]
-    forecasts: dict[str, np.ndarray] = {}
-    for m in base_models:
-        if m == ML_MODEL:
-            forecasts[m] = _walk_hgb(run, ml_window, funding, bars_per_day, seed)
-        else:
-            forecasts[m] = _walk_recursion(run, m, realized_window)
-    realized = realized_variance_ahead(r, horizon_bars)[origins]
-    weights: dict[str, np.ndarray] = {}
-    if ENSEMBLE in models and base_models:
-        forecasts[ENSEMBLE], weights = _walk_ensemble(
-            forecasts, realized, horizon_bars, ensemble_lookback
-        )
-    return WalkForwardResult(
-        horizon_bars=horizon_bars,
-        origins=origins,
-        timestamps=returns.index[origins] if isinstance(returns, pd.Series) else None,
-        realized=realized,
-        forecasts={m: forecasts[m] for m in models},
-        fit_seconds=run.seconds,
-        refits=run.refits,
-        notes={m: tuple(v) for m, v in run.notes.items()},
-        ensemble_weights=weights,
-    )
-
-
-class _Run:
-    """The bookkeeping one walk-forward shares between models: data, schedule, timings, notes."""
-
-    def __init__(self, r, origins, horizon_bars, refit_every, window, models):
-        self.r, self.origins, self.horizon_bars = r, origins, horizon_bars
-        self.refit_every, self.window = refit_every, window
-        self.seconds = {m: 0.0 for m in models}
-        self.refits = {m: 0 for m in models}
-        self.notes: dict[str, list[FitNote]] = {m: [] for m in models}
-
-    def is_refit(self, i: int) -> bool:
-        """Returns whether the i-th origin is on the refit schedule."""
-        return i % self.refit_every == 0
-
-    def train(self, t: int) -> np.ndarray:
-        """Returns the fitting window that ends with the return at origin t (never beyond it)."""
-        start = 0 if self.window is None else max(0, t + 1 - self.window)
-        return self.r[start : t + 1]
-
-
-def _walk_recursion(run: _Run, model: str, realized_window: int) -> np.ndarray:
-    """Returns per-origin horizon variances for a GARCH-family model or a baseline: refit on
-    schedule (GARCH family only), otherwise advance the state by one bar."""
-    out = np.empty(run.origins.size)
-    fit: GarchFit | None = None
-    state: VarianceState | None = None
-    for i, t in enumerate(run.origins):
-        if model in GARCH_MODELS and run.is_refit(i):
-            tic = time.perf_counter()
-            fit = fit_garch(run.train(t), model, previous=fit)
-            run.seconds[model] += time.perf_counter() - tic
-            run.refits[model] += 1
-            if fit.status != "ok":
-                run.notes[model].append(FitNote(int(t), fit.status, fit.reason))
-            state = fit.state
-        elif state is None:
-            tic = time.perf_counter()
-            if model == "ewma":
-                state = ewma_state(run.train(t))
-            else:
-                state = rolling_state(run.r[: t + 1], realized_window)
-            run.seconds[model] += time.perf_counter() - tic
-        else:
-            state = update(state, run.r[t])
-        out[i] = horizon_variance(state, run.horizon_bars)
-    return out
-
-
-def _walk_hgb(run: _Run, ml_window, funding, bars_per_day, seed) -> np.ndarray:
-    """Returns the HGB forecasts per origin. Each block of `refit_every` origins is predicted by
-    the model fitted at the block's first origin; each row's features use only its own past."""
-    r, h = run.r, run.horizon_bars
-    rate = None if funding is None else np.asarray(funding, dtype=np.float64).reshape(-1)
-    features, base = har_features(r, bars_per_day=bars_per_day, funding=rate)
-    out = np.empty(run.origins.size)
-    last_good: HGBForecaster | None = None
-    for start in range(0, run.origins.size, run.refit_every):
-        t = int(run.origins[start])
-        block = run.origins[start : start + run.refit_every]
-        rows = slice(start, start + block.size)
-        tic = time.perf_counter()
-        # Fitted on r[..t]: its training rows end at origin t - h, the last whose target is known.
-        fitted = fit_hgb(
-            r[: t + 1], horizon_bars=h, bars_per_day=bars_per_day, seed=seed,
-            first_origin=0 if ml_window is None else max(0, t + 1 - ml_window),
-            features=(features[: t + 1], base[: t + 1]),
-            funding=None if rate is None else rate[: t + 1],
-        )
-        run.seconds[ML_MODEL] += time.perf_counter() - tic
-        run.refits[ML_MODEL] += 1
-        if fitted.model is None and last_good is not None:
-            run.notes[ML_MODEL].append(FitNote(t, "fallback_last_good", fitted.reason))
-            fitted = last_good
-        if fitted.model is not None:
-            last_good = fitted
-            out[rows] = hgb_variance(fitted, features[block], base[block])
-            continue
-        run.notes[ML_MODEL].append(FitNote(t, "fallback_ewma", fitted.reason))
-        state = ewma_state(r[: t + 1])
-        for j, s in enumerate(block):
-            state = update(state, r[s]) if j else state
-            out[start + j] = horizon_variance(state, h)
-    return out
-
-
-def _walk_ensemble(forecasts, realized, horizon_bars, lookback):
-    """Returns the ensemble forecast per origin and the weights used, from past scored losses."""
-    losses = {m: qlike(realized, f) for m, f in forecasts.items()}
-    combined = np.empty(realized.size)
-    weights = {m: np.empty(realized.size) for m in forecasts}
-    for i in range(realized.size):
-        scored_end = max(i - horizon_bars + 1, 0)  # origins before this are scored at origin i
-        lo = max(0, scored_end - lookback)
-        w = ensemble_weights({m: v[lo:scored_end] for m, v in losses.items()})
-        combined[i] = sum(w[m] * forecasts[m][i] for m in forecasts)
-        for m in forecasts:
-            weights[m][i] = w[m]
-    return combined, weights
 
 
 # --- score ------------------------------------------------------------------------------------

@@ -20,15 +20,17 @@ from cockpit.models.regime import (
     REGIMES,
     RegimeLabelSpec,
     WalkForwardSettings,
+    forward_outcomes,
+    purged_splits,
+    regime_labels,
+    walk_forward_regimes,
+)
+from cockpit.models.regime_evaluation import (
     balanced_accuracy,
     confusion_matrix,
     evaluate_regimes,
     format_confusion,
     format_evaluation,
-    forward_outcomes,
-    purged_splits,
-    regime_labels,
-    walk_forward_regimes,
 )
 from cockpit.models.regime_features import CORE_FEATURES, regime_features
 

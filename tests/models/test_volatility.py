@@ -17,6 +17,7 @@ from arch.univariate.base import ARCHModel
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cockpit.models import vol_evaluation as ve
 from cockpit.models import vol_features as vf
 from cockpit.models import volatility as vol
 
@@ -102,14 +103,14 @@ def test_realized_variance_ahead_and_trailing_windows():
 
 def test_dm_identical_forecasts_give_no_evidence():
     loss = np.array([0.1, 0.5, 0.2, 0.9, 0.3])
-    dm = vol.diebold_mariano(loss, loss.copy(), horizon_bars=6)
+    dm = ve.diebold_mariano(loss, loss.copy(), horizon_bars=6)
     assert (dm.statistic, dm.p_value, dm.mean_loss_difference) == (0.0, 1.0, 0.0)
 
 
 def test_dm_newey_west_hand_computation():
     # d = [1,2,3,4]: mean 2.5, gamma0 = 1.25, gamma1 = 0.3125, Bartlett weight at lag 1 (h=2) 1/2,
     # long-run variance 1.5625, statistic 2.5 / sqrt(1.5625 / 4) = 4.
-    dm = vol.diebold_mariano(np.array([1.0, 2.0, 3.0, 4.0]), np.zeros(4), horizon_bars=2)
+    dm = ve.diebold_mariano(np.array([1.0, 2.0, 3.0, 4.0]), np.zeros(4), horizon_bars=2)
     assert dm.statistic == pytest.approx(4.0)
     assert dm.p_value == pytest.approx(6.334248e-05, rel=1e-5)
     assert dm.lags == 1
@@ -119,10 +120,10 @@ def test_dm_finds_the_clearly_better_forecast():
     r, true_var = _simulated_garch(3000, seed=7)
     constant = np.full_like(true_var, np.mean(r**2))
     realized = r**2
-    dm = vol.diebold_mariano(vol.qlike(realized, constant), vol.qlike(realized, true_var))
+    dm = ve.diebold_mariano(vol.qlike(realized, constant), vol.qlike(realized, true_var))
     assert dm.statistic > 0  # the constant forecast has the higher loss
     assert dm.p_value < 0.01
-    flipped = vol.diebold_mariano(vol.qlike(realized, true_var), vol.qlike(realized, constant))
+    flipped = ve.diebold_mariano(vol.qlike(realized, true_var), vol.qlike(realized, constant))
     assert flipped.statistic == pytest.approx(-dm.statistic)
 
 
@@ -299,8 +300,8 @@ def test_walk_forward_has_no_look_ahead(btc):
     cut = 1199
     changed = r.copy()
     changed[cut + 1 :] = np.random.default_rng(0).permutation(r[cut + 1 :]) * 2.5
-    a = vol.walk_forward(r, **_WF)
-    b = vol.walk_forward(changed, **_WF)
+    a = ve.walk_forward(r, **_WF)
+    b = ve.walk_forward(changed, **_WF)
     assert np.array_equal(a.origins, b.origins)
     seen = a.origins <= cut
     assert seen.sum() > 150 and (~seen).sum() > 150
@@ -312,8 +313,8 @@ def test_walk_forward_has_no_look_ahead(btc):
 
 def test_walk_forward_is_reproducible(btc):
     r = btc.iloc[-1300:]
-    a = vol.walk_forward(r, models=("ewma", "hgb", "ensemble"), **_WF, seed=5)
-    b = vol.walk_forward(r, models=("ewma", "hgb", "ensemble"), **_WF, seed=5)
+    a = ve.walk_forward(r, models=("ewma", "hgb", "ensemble"), **_WF, seed=5)
+    b = ve.walk_forward(r, models=("ewma", "hgb", "ensemble"), **_WF, seed=5)
     for model in ("hgb", "ensemble"):
         assert np.array_equal(a.forecasts[model], b.forecasts[model])
         assert np.isfinite(a.forecasts[model]).all()
@@ -349,7 +350,7 @@ def test_har_features_use_only_the_past(btc):
 def test_real_data_walk_forward_beats_a_constant_forecast(btc):
     r = btc.iloc[-1500:]
     tic = time.perf_counter()
-    res = vol.walk_forward(r, horizon_bars=6, refit_every=42, min_train=1000)
+    res = ve.walk_forward(r, horizon_bars=6, refit_every=42, min_train=1000)
     elapsed = time.perf_counter() - tic
     assert elapsed < 60  # ~2 s on 2 cores; this only catches a pathological slowdown
     assert res.realized.shape == res.origins.shape == (1500 - 1000 - 6 + 1,)
@@ -370,7 +371,7 @@ def test_real_data_walk_forward_beats_a_constant_forecast(btc):
 
 def test_eth_one_bar_garch_beats_a_constant_forecast(eth):
     r = eth.to_numpy()[-1500:]
-    res = vol.walk_forward(
+    res = ve.walk_forward(
         r, models=("garch", "gjr"), horizon_bars=1, refit_every=42, min_train=1000
     )
     naive = float(np.mean(vol.qlike(res.realized, np.mean(r[:1000] ** 2))))
@@ -385,7 +386,7 @@ def test_walk_forward_records_fallbacks(monkeypatch):
         raise RuntimeError("solver exploded")
 
     monkeypatch.setattr(ARCHModel, "fit", broken_fit)
-    res = vol.walk_forward(
+    res = ve.walk_forward(
         r, models=("garch", "ewma"), horizon_bars=1, refit_every=50, min_train=1000
     )
     notes = res.notes["garch"]
@@ -397,9 +398,9 @@ def test_walk_forward_records_fallbacks(monkeypatch):
 
 def test_walk_forward_rejects_bad_input():
     with pytest.raises(ValueError, match="non-finite"):
-        vol.walk_forward(np.array([0.01, np.nan] * 700))
+        ve.walk_forward(np.array([0.01, np.nan] * 700))
     with pytest.raises(ValueError, match="unknown models"):
-        vol.walk_forward(np.zeros(2000), models=("arima",))
+        ve.walk_forward(np.zeros(2000), models=("arima",))
 
 
 # --- ensemble and score -----------------------------------------------------------------------
