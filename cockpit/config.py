@@ -242,6 +242,41 @@ class ReserveConfig(_Section):
         return self
 
 
+class ModelsConfig(_Section):
+    """The forecasting models: which volatility model sizes the book, how often they refit, and
+    when they ask for a cut or raise a drift warning."""
+
+    volatility_model: Literal["auto", "garch", "gjr", "egarch", "ewma", "realized", "hgb", "ensemble"] = "auto"
+    """The volatility model sizing and stops use; auto = the best 24h QLIKE on the last 90 days."""
+
+    volatility_refit_hours: float = Field(24.0, gt=0, le=24 * 30)
+    """Market-time hours between GARCH-family refits (between refits each bar updates the recursion)."""
+
+    learning_refit_hours: float = Field(168.0, gt=0, le=24 * 90)
+    """Market-time hours between refits of the gradient-boosting forecasters, the model choice and the regime classifier."""
+
+    window_bars: int = Field(2000, ge=300, le=20_000)
+    """4h bars the GARCH family is fitted on (a rolling window)."""
+
+    workers: int = Field(1, ge=1, le=8)
+    """Processes that run the fits, beside the screen's own."""
+
+    score_cut: float = Field(90.0, gt=0, le=100)
+    """Propose cutting a held asset when its volatility score (0-100) reaches this."""
+
+    score_cut_fraction: float = Field(0.25, gt=0, le=1)
+    """The share of the position that proposal cuts."""
+
+    drift_loss_ratio: float = Field(1.5, gt=1, le=10)
+    """Warn when the model in use's 24h QLIKE over the last week exceeds its evaluated level by this factor."""
+
+    min_sharpe: float = Field(-1.0, ge=-10, le=10)
+    """Warn when the strategy's annualized Sharpe ratio over `sharpe_days` falls below this."""
+
+    sharpe_days: int = Field(30, ge=7, le=365)
+    """Days of daily equity returns the drift monitor's Sharpe ratio is measured over."""
+
+
 class JournalConfig(_Section):
     path: str = ""
     """SQLite journal file; empty means the user data directory (or COCKPIT_JOURNAL)."""
@@ -272,6 +307,7 @@ class Config(_Section):
     sizing: SizingConfig = SizingConfig()
     hedge: HedgeConfig = HedgeConfig()
     reserve: ReserveConfig = ReserveConfig()
+    models: ModelsConfig = ModelsConfig()
     journal: JournalConfig = JournalConfig()
     ui: UiConfig = UiConfig()
 

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 CRISIS, BEAR, BULL, CONSOLIDATION = "crisis", "bear", "bull", "consolidation"
+REGIMES = (BULL, CONSOLIDATION, BEAR, CRISIS)  # best to worst: the order every table shows
 
 
 @dataclass(frozen=True, slots=True)

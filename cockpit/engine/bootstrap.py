@@ -18,7 +18,8 @@ from cockpit.domain.types import Balance, Fill, Gate, Position, RebalanceMode
 from cockpit.journal.kinds import fill_payload
 from cockpit.engine.engine import Engine
 from cockpit.engine.policy import target_symbols
-from cockpit.journal.rebuild import engaged_breakers, rebuild_paper_account, resting_stops
+from cockpit.engine.fit_pool import FitPool
+from cockpit.journal.rebuild import engaged_breakers, rebuild_paper_account, regime_override, resting_stops
 from cockpit.journal.store import Journal
 from cockpit.venues.base import PriceSource
 from cockpit.venues.funding import FundingSchedule
@@ -139,12 +140,14 @@ async def open_engine(
     *,
     source: PriceSource | None = None,
     funding: FundingSchedule | None = None,
+    fit_pool: FitPool | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Engine:
     """Returns an engine for `choice`, its paper account rebuilt from `journal` (or funded with
     the configured starting balance when new), with the gate, the mode and the breaker latches no
-    person has reset yet (LATCHED, named in a note row). The paper venue settles `funding`
-    (default: the configured constant rate)."""
+    person has reset yet (LATCHED, named in a note row) and the regime override not yet cleared.
+    The paper venue settles `funding` (default: the configured constant rate); fits run in
+    `fit_pool` (default: a process pool started at the first fit)."""
     account = await rebuild_paper_account(journal, choice.account)
     if account is None:
         amount = config.account.starting_balance
@@ -193,6 +196,8 @@ async def open_engine(
         # Profit counts from the last move to the reserve, or from the money put in.
         reserve_baseline=float(reserve_row["baseline"]) if reserve_row else sum(float(d.payload["amount"]) for d in deposits),
         peak_equity=account.peak_equity if account else 0.0,
+        regime_override=await regime_override(journal, choice.account),
+        fit_pool=fit_pool,
         clock=clock,
     )
     engine.ignore_remote_requests_before(newest[0].seq if newest else 0)

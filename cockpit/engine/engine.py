@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from typing import Callable, Iterable
 
@@ -23,8 +24,12 @@ from cockpit.domain.hedging import profit_to_reserve
 from cockpit.domain.liquidation import liquidation_price_mismatch
 from cockpit.domain.rebalance import rebalance_orders
 from cockpit.engine.breaker_watch import BreakerWatch
+from cockpit.engine.drift_watch import DriftWatch
 from cockpit.engine.executor import Executor
+from cockpit.engine.fit_pool import FitPool
 from cockpit.engine.flatten import FlattenReport, flatten_all
+from cockpit.domain.regime_rules import REGIMES
+from cockpit.engine.forecast_watch import ForecastWatch
 from cockpit.engine.hedge_watch import HedgeWatch
 from cockpit.engine.policy import RebalancePolicy, target_symbols
 from cockpit.engine.proposals import ProposalQueue, expiry_reason
@@ -41,6 +46,7 @@ HOUSEKEEPING_SECONDS = 1.0
 # this much since: a crash updates it a few times, a quiet tick stream never does.
 STRESS_REFRESH_MOVE = 0.01
 MARKS_EVERY_SECONDS = 60.0  # last prices for restarts and `cockpit flatten`; fills carry theirs
+FORECAST_CHECK_SECONDS = 1.0  # how often the refit schedule is looked at (it is in market time)
 
 
 class Engine:
@@ -63,6 +69,8 @@ class Engine:
         reserve: float = 0.0,
         reserve_baseline: float | None = None,
         peak_equity: float = 0.0,
+        regime_override: str | None = None,
+        fit_pool: FitPool | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -99,6 +107,15 @@ class Engine:
         self._breakers.restore(breakers)  # latches no person has reset, from the journal
         self._sizing_watch = SizingWatch(config, self._policy.targets, peak_equity=peak_equity)
         self._hedge = HedgeWatch(config, self._policy.targets, priced=priced)
+        forecast = sorted(self._policy.targets, key=lambda s: (-abs(self._policy.targets[s]), s))
+        self._forecasts = ForecastWatch(config, forecast + sorted(hedge & set(priced)), regime_override=regime_override)
+        history = getattr(source, "history", None)  # optional: past prices, so forecasts start at once
+        if callable(history):
+            self._forecasts.seed(history())
+        self._fit_pool = fit_pool or FitPool(config.models.workers)
+        self._drift = DriftWatch(config)
+        self._score_cuts: dict[str, str] = {}  # symbol -> its pending volatility-cut proposal id
+        self._score_vetoed: set[str] = set()  # no new cut until the score falls back
         self._sizing: Sizing | None = None
         self._reserve = reserve  # USDT ring-fenced from sizing (see journal kind RESERVE)
         self._reserve_baseline = reserve_baseline  # equity the profit trigger counts from
@@ -198,12 +215,17 @@ class Engine:
         self._sized_aim = self._aim()
         return self._sizing
 
+    def _sigmas(self) -> dict[str, float | None]:
+        """Returns the 4h sigma per target (fraction): the forecast of the model in use, or the
+        realized one from the breakers' memory before the first fit (None = not known yet)."""
+        return {symbol: self._forecasts.sigma_4h(symbol) or self._breakers.sigma_4h(symbol)
+                for symbol in self._policy.targets}
+
     def _size(self) -> Sizing | None:
         risk = self._risk()
-        sigmas = {symbol: self._breakers.sigma_4h(symbol) for symbol in self._policy.targets}
         return self._sizing_watch.decide(
             equity=risk.equity, trading_equity=risk.equity - self._reserve,
-            gross_notional=risk.gross_notional, sigmas=sigmas,
+            gross_notional=risk.gross_notional, sigmas=self._sigmas(), regime=self._forecasts.regime(),
         )
 
     def _mark(self, tick: Tick) -> None:
@@ -243,6 +265,7 @@ class Engine:
             sizing=self._sizing,
             hedge=self._hedge.reading,
             reserve=self._reserve,
+            forecasts=self._forecasts.board(warnings=self._drift.warnings, sharpe=self._drift.sharpe()),
         )
 
     def _publish(self, notice: str | None = None) -> None:
@@ -255,15 +278,36 @@ class Engine:
 
     async def run(self) -> None:
         """Consumes the price source until it ends or the task is cancelled."""
-        housekeeping = asyncio.create_task(self._housekeeping(), name="engine-housekeeping")
+        tasks = [asyncio.create_task(self._housekeeping(), name="engine-housekeeping"),
+                 asyncio.create_task(self._refit_models(), name="engine-forecasts")]
         try:
             async for tick in self._source.ticks():
                 await self.on_tick(tick)
             self._publish("price source ended")
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self._fit_pool.close()
+
+    async def _refit_models(self) -> None:
+        # Fits run in the process pool; this task only waits for them, so prices, keys and
+        # housekeeping carry on meanwhile.
+        while True:
+            await asyncio.sleep(FORECAST_CHECK_SECONDS)
+            job = self._forecasts.due(self._market_time)
+            if job is None:
+                continue
+            try:
+                self._publish()  # show "running" at once
+                for line in await self._forecasts.refit(job, self._fit_pool.run):
+                    await self.journal.append("model", {"event": "fit", "text": line}, account=self.account)
+                self._resize()
+                self._publish()
+            except Exception:  # noqa: BLE001 - a broken refit must not stop the next one
+                log.exception("model refit failed")
 
     async def _housekeeping(self) -> None:
         # Expiry, staleness and remote flatten requests must work even when no price arrives.
@@ -272,6 +316,7 @@ class Engine:
             try:
                 await self._expire_proposals()
                 await self._check_breakers(self._risk())
+                await self._check_drift()
                 self._resize()
                 await self._serve_remote_flatten()
                 self._publish()
@@ -296,12 +341,15 @@ class Engine:
         self._breakers.observe(tick.timestamp, self._state.marks, risk.equity)
         await self._compare_liquidation_prices(risk)
         self._sizing_watch.observe(tick.timestamp, self._state.marks, risk.equity)
+        self._forecasts.observe(tick.timestamp, {tick.symbol: tick.price})
+        self._drift.observe(tick.timestamp, risk.equity)
         warning = self._hedge.observe(tick.timestamp, self._state.marks)
         if warning is not None:
             self._notice = f"HEDGE {warning.message}"
             await self.journal.append("note", {"text": f"hedge {self._hedge.symbol}: {warning.message}"}, account=self.account)
         await self._check_breakers(risk)
         await self._expire_proposals()
+        await self._propose_volatility_cuts()
         await self._maybe_propose()
         self._publish()
 
@@ -381,7 +429,7 @@ class Engine:
         plan = self._policy.plan(self._state, aim, self._targets(aim))
         if plan is None or self._queue.suppressed("rebalance", plan.drift):
             return
-        sigmas = {symbol: self._breakers.sigma_4h(symbol) for symbol in self._policy.targets}
+        sigmas = self._sigmas()
         hedge = self._hedge.reading
         extra = {"hedge_ratio": hedge.ratio, "hedge_correlation": hedge.correlation} if hedge else {}
         # The warning that takes the hedge off must be read where the trader decides on it.
@@ -499,6 +547,59 @@ class Engine:
             self._queue.add(proposal)
             self._breaker_proposals[key] = proposal.id
 
+    # ---- forecasts -----------------------------------------------------------------------
+
+    async def _propose_volatility_cuts(self) -> None:
+        # A held asset whose volatility score reaches the cut level gets one proposal to cut it.
+        # Vetoed, it is not asked again until the score falls 10 points below the level.
+        limits = self.config.models
+        if self._gate is Gate.HALTED or self._decisions.locked():
+            return
+        for symbol, position in self._state.positions.items():
+            score = self._forecasts.score(symbol)
+            if not score >= limits.score_cut - 10.0:
+                self._score_vetoed.discard(symbol)
+            if not score >= limits.score_cut or position.quantity == 0 or symbol in self._score_vetoed:
+                continue
+            if self._queue.get(self._score_cuts.get(symbol, "")) is not None:
+                continue
+            orders = cut_orders(self._state, limits.score_cut_fraction, [symbol])
+            if not orders:
+                continue
+            sigma = self._forecasts.sigma_4h(symbol) or math.nan
+            reason = (f"cut {symbol.split('/')[0]} {limits.score_cut_fraction:.0%}: volatility score "
+                      f"{score:.0f} >= {limits.score_cut:.0f} (4h sigma {sigma:.2%})")
+            numbers = {"volatility_score": score, "score_cut": limits.score_cut, "sigma_4h": sigma}
+            proposal = self._policy.risk_proposal("volatility", orders, reason, numbers, self._state)
+            await self._queue_proposal(proposal)
+            self._score_cuts[symbol] = proposal.id
+
+    async def _check_drift(self) -> None:
+        raised, cleared = self._drift.check(self._forecasts.model_drift())
+        for text in raised:
+            await self.journal.append("model", {"event": "drift", "status": "raised", "text": text}, account=self.account)
+            self._notice = f"DRIFT {text}"
+        for text in cleared:
+            await self.journal.append("model", {"event": "drift", "status": "cleared", "text": text}, account=self.account)
+
+    async def override_regime(self, regime: str | None, *, key: str) -> str:
+        """Sets (or with None clears) the trader's regime, which sizing uses instead of the
+        learned one until cleared; journals it and resizes at once. Returns a one-line outcome."""
+        if regime is not None and regime not in REGIMES:
+            return self._say(f"unknown regime {regime!r}: choose {', '.join(REGIMES)}")
+        async with self._decisions:
+            if regime == self._forecasts.override:
+                return self._say(f"regime override already {regime or 'clear'}")
+            self._forecasts.override = regime
+            await self.journal.append("model", {"event": "regime_override", "regime": regime, "key": key},
+                                      account=self.account)
+            self._resize()
+            self._policy.check_soon()
+            if regime is None:
+                return self._say("regime override cleared: the models decide again")
+            return self._say(f"regime override: {regime} until cleared (sizing x{self._sizing.decision.regime_multiplier:.2f})"
+                             if self._sizing else f"regime override: {regime} until cleared")
+
     # ---- commands ------------------------------------------------------------------------
 
     def _pretrade_denial(self, orders: tuple[Order, ...]) -> str | None:
@@ -558,6 +659,7 @@ class Engine:
                     account=self.account, proposal_id=proposal.id,
                 )
             self._breaker_vetoed.update(k for k, pid in self._breaker_proposals.items() if pid == proposal.id)
+            self._score_vetoed.update(s for s, pid in self._score_cuts.items() if pid == proposal.id)
             return self._say(f"{proposal.id} vetoed; nothing identical until drift moves")
 
     async def toggle_mode(self, *, key: str = "m") -> str:

@@ -9,6 +9,7 @@ from typing import Callable
 
 from cockpit.config import Config
 from cockpit.engine.bootstrap import MarketChoice, choose_market, open_engine
+from cockpit.engine.fit_pool import FitPool
 from cockpit.engine.engine import Engine
 from cockpit.engine.lock import OwnerLock
 from cockpit.journal.store import Journal
@@ -32,6 +33,7 @@ class Session:
         speed: float = 200.0,
         choice: MarketChoice | None = None,
         source: PriceSource | None = None,
+        fit_pool: FitPool | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -41,6 +43,7 @@ class Session:
         self._speed = speed
         self._choice = choice
         self._source = source
+        self._fit_pool = fit_pool
         self._clock = clock
         self._lock = OwnerLock(journal_path)
         self.engine: Engine | None = None
@@ -67,7 +70,7 @@ class Session:
                 self.config, demo=self._demo, replay=self._replay, speed=self._speed
             )
             self.engine = await open_engine(
-                self.config, choice, self._journal, source=self._source, clock=self._clock
+                self.config, choice, self._journal, source=self._source, fit_pool=self._fit_pool, clock=self._clock
             )
             return self.engine
         except Exception:

@@ -106,18 +106,20 @@ class SizingWatch:
         return classify_regime([self._closes[day] for day in sorted(self._closes)], bars_per_day=1.0)
 
     def decide(self, *, equity: float, trading_equity: float, gross_notional: float,
-               sigmas: Mapping[str, float | None]) -> Sizing | None:
+               sigmas: Mapping[str, float | None], regime: RegimeReading | None = None) -> Sizing | None:
         """Returns the Sizing for now, or None when there is nothing to size (no targets, or no
         trading equity). `equity` is the whole account's, `trading_equity` what is left after the
         reserve (both USDT); `gross_notional` the book's gross position value (USDT); `sigmas` the
-        4h volatility per symbol (fraction; None = not known yet, the default 2 % is used)."""
+        4h volatility per symbol (fraction; None = not known yet, the default 2 % is used);
+        `regime` the forecasters' regime (learned, or the trader's override), else the rules on
+        the remembered daily closes decide."""
         gross_weight = sum(abs(w) for w in self._targets.values())
         if gross_weight <= 0 or not trading_equity > 0:
             return None
         sizing, portfolio = self._config.sizing, self._config.portfolio
         sigma = {symbol: sigmas.get(symbol) or DEFAULT_SIGMA_4H for symbol in self._targets}
         book_sigma = sum(abs(w) * sigma[s] for s, w in self._targets.items()) / gross_weight
-        reading = self.regime()
+        reading = regime or self.regime()
         kelly = stop = None
         if sizing.uses_kelly:
             kelly = fractional_kelly(sizing.kelly_win_probability, sizing.kelly_win_loss_ratio, sizing.kelly_fraction)

@@ -8,6 +8,7 @@ from cockpit.domain.breakers import BreakerState
 from cockpit.domain.risk import RiskSnapshot
 from cockpit.domain.scenarios import StressReport
 from cockpit.domain.types import Gate, Proposal, RebalanceMode, State
+from cockpit.engine.forecast_board import ForecastBoard
 from cockpit.engine.hedge_watch import HedgeReading
 from cockpit.engine.sizing_watch import Sizing
 
@@ -42,6 +43,7 @@ class EngineSnapshot:
     sizing: Sizing | None = None  # the sized aim and the numbers behind it
     hedge: HedgeReading | None = None  # None without a hedge leg or while its window fills
     reserve: float = 0.0  # USDT ring-fenced from sizing
+    forecasts: ForecastBoard = field(default_factory=ForecastBoard)  # volatility, regimes, drift
 
     @property
     def aim_leverage(self) -> float | None:

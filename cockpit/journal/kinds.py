@@ -57,6 +57,11 @@ RESERVE       reserve       {amount, moved, baseline, key}
               trader approved proposal_id with `key`; a veto writes moved 0 and a new baseline. The reserve stays in the account (in cross
               margin it still backs positions) but is ring-fenced from sizing: the policy levers
               equity - reserve only. `baseline` is the equity the next profit trigger counts from.
+MODEL         model         {event: fit | regime_override | drift, ...}
+              fit: {text} what a refit did (models, bars, seconds, model in use, fallbacks).
+              regime_override: {regime (null = cleared), key}: the trader's regime, used by
+              sizing instead of the learned one until cleared.
+              drift: {status: raised | cleared, text}: a drift monitor warning.
 MARKS         marks         {prices: {symbol: price}}
               Mark prices at a point in time, so a restart shows the last known marks.
 NOTE          note          {text}
@@ -84,12 +89,13 @@ MARKS = "marks"
 NOTE = "note"
 BREAKER = "breaker"
 RESERVE = "reserve"
+MODEL = "model"
 
 # Appending any other kind is refused, so a typo cannot create rows nothing will ever read.
 ALL_KINDS: frozenset[str] = frozenset(
     {
         START, STOP, MODE, GATE, DEPOSIT, PROPOSAL, DECISION, DENIED, ORDER, ORDER_RESULT,
-        FILL, FUNDING, LIQUIDATION, FLATTEN, MARKS, NOTE, BREAKER, RESERVE,
+        FILL, FUNDING, LIQUIDATION, FLATTEN, MARKS, NOTE, BREAKER, RESERVE, MODEL,
     }
 )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cockpit.domain.account import settle_fill, settle_funding
 from cockpit.domain.breakers import BreakerState, BreakerStatus
+from cockpit.domain.regime_rules import REGIMES
 from cockpit.domain.types import Balance, Fill, FundingPayment, Order, Position
 from cockpit.journal import kinds
 from cockpit.journal.errors import JournalError
@@ -243,3 +244,16 @@ async def engaged_breakers(journal: Journal, account: str) -> list[BreakerState]
         elif status == "reset":
             engaged.pop(key, None)
     return list(engaged.values())
+
+
+async def regime_override(journal: Journal, account: str) -> str | None:
+    """Returns the regime the trader set on `account` and has not cleared since (the newest
+    MODEL row with event "regime_override"), or None. A row naming no known regime is skipped:
+    sizing must never run on a regime it cannot price."""
+    for entry in await journal.entries(kinds=[kinds.MODEL], account=account, newest_first=True):
+        if entry.payload.get("event") != "regime_override":
+            continue
+        regime = entry.payload.get("regime")
+        if regime is None or regime in REGIMES:
+            return regime
+    return None

@@ -41,7 +41,11 @@ VenueEvent = Fill | FundingPayment | Liquidation
 
 @runtime_checkable
 class PriceSource(Protocol):
-    """A stream of ticks for a fixed set of instruments."""
+    """A stream of ticks for a fixed set of instruments.
+
+    A source may also offer `history() -> {symbol: (times, prices)}` (epoch seconds and USDT,
+    oldest first, all before the first tick): the forecasting models are fitted on it at start
+    instead of waiting weeks for bars. The engine looks for it with getattr; it is optional."""
 
     label: SourceLabel
 
