@@ -17,6 +17,7 @@ from cockpit.engine.engine import Engine
 from cockpit.engine.session import Session
 from cockpit.tui.screens.help_screen import HelpScreen
 from cockpit.tui.screens.journal_screen import JournalScreen
+from cockpit.tui.screens.models_screen import ModelsScreen
 from cockpit.tui.screens.quit_confirm import QuitConfirm
 from cockpit.tui.screens.risk_screen import RiskScreen
 from cockpit.tui.screens.typed_confirm import TypedConfirm
@@ -47,6 +48,8 @@ class CockpitApp(App):
         Binding("R", "resume", "Resume gate", id="resume", show=False),
         Binding("s", "risk", "Stress", id="risk"),
         Binding("j", "journal", "Journal", id="journal"),
+        # Off the footer, which is full at 80 columns; help (?) lists it.
+        Binding("f", "models", "Models", id="models", show=False),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
@@ -54,7 +57,7 @@ class CockpitApp(App):
     # Deciding needs the proposal in view: these keys act only on the dashboard. Flatten and
     # quit work from every screen.
     DASHBOARD_ONLY = frozenset({"approve", "veto", "toggle_mode", "resume"})
-    COCKPIT_ACTIONS = DASHBOARD_ONLY | {"flatten", "journal", "help", "risk"}
+    COCKPIT_ACTIONS = DASHBOARD_ONLY | {"flatten", "journal", "help", "risk", "models"}
 
     def __init__(self, session: Session) -> None:
         super().__init__()
@@ -214,6 +217,14 @@ class CockpitApp(App):
             return
         ui = self.session.config.ui
         self.push_screen(RiskScreen(watch_distance=ui.watch_distance, danger_distance=ui.danger_distance))
+
+    def action_models(self) -> None:
+        if self.engine is None:
+            self.say("still starting: the models screen opens in a moment")
+            return
+        if isinstance(self.screen, ModelsScreen):
+            return
+        self.push_screen(ModelsScreen())
 
     def action_journal(self) -> None:
         if self.engine is None:

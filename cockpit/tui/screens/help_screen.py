@@ -25,6 +25,18 @@ SAFETY = "\n".join(
 )
 
 
+# Keys that belong to one screen, so they are not in the app's bindings.
+SCREEN_KEYS = "\n".join(
+    [
+        "[b]On the models screen (f)[/b]: forecasts, regimes, drift",
+        f"  [b]{'↑ ↓':>8}[/b]  choose the asset the chart shows",
+        f"  [b]{'o':>8}[/b]  set or clear the regime override, which sizing uses",
+        f"  {'':>8}  then 1-4: bull, consolidation, bear, crisis; 0 clears",
+        f"  [b]{'Esc / f':>8}[/b]  back",
+    ]
+)
+
+
 class HelpScreen(ModalScreen[None]):
     """Lists the app's bindings with their descriptions, and the safety model."""
 
@@ -41,4 +53,4 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         lines = "\n".join(f"  [b]{key:>8}[/b]  {description}" for key, description in self._keys)
         with VerticalScroll():
-            yield Static(f"[b]Keys[/b]\n{lines}\n\n{SAFETY}\n\nEscape closes this.")
+            yield Static(f"[b]Keys[/b]\n{lines}\n\n{SCREEN_KEYS}\n\n{SAFETY}\n\nEscape closes this.")
