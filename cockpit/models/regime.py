@@ -252,7 +252,7 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
                  settings: WalkForwardSettings) -> np.ndarray:
     """Class probabilities for x_test, columns in REGIMES order (0 for a class never trained on)."""
     from sklearn.ensemble import HistGradientBoostingClassifier  # heavy import, only when fitting
-    from threadpoolctl import threadpool_limits
+    from cockpit.models.vol_features import one_openmp_thread
 
     model = HistGradientBoostingClassifier(
         learning_rate=settings.learning_rate, max_iter=settings.max_iter,
@@ -266,7 +266,7 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
     known = ~np.all(np.isnan(x_train), axis=0)
     # One OpenMP thread: these fits are small, several threads on a busy box are 3-5x slower,
     # and a process pool runs the blocks side by side anyway.
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with one_openmp_thread():
         model.fit(x_train[:, known], y_train)
         raw = model.predict_proba(x_test[:, known])
     columns = {name: k for k, name in enumerate(model.classes_)}

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 BARS_PER_DAY_4H = 6
 HAR_DAYS = (1, 7, 30)
@@ -62,6 +62,19 @@ _HGB_SETTINGS = dict(
     min_samples_leaf=200,
     early_stopping=False,
 )
+
+
+_THREADPOOLS: ThreadpoolController | None = None
+
+
+def one_openmp_thread():
+    """Returns a context manager that holds OpenMP to one thread. The controller that finds the
+    loaded libraries is made once: building it per call (threadpool_limits) costs ~2 ms, more
+    than a one-row prediction between refits."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1, user_api="openmp")
 
 
 def as_returns(returns: np.ndarray | pd.Series, name: str = "returns") -> np.ndarray:
@@ -229,7 +242,7 @@ def fit_hgb(
     model = HistGradientBoostingRegressor(**_HGB_SETTINGS, random_state=seed)
     # One thread: on a few thousand rows OpenMP start-up costs ~10x the work (0.6 s vs 0.06 s per
     # fit on 2 cores), and the process pool already runs one fit per core.
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with one_openmp_thread():
         model.fit(train[:, columns], ratio)
     return HGBForecaster(**common, model=model, n_train=int(rows.size), columns=columns)
 
@@ -242,7 +255,7 @@ def hgb_variance(forecaster: HGBForecaster, features: np.ndarray, base: np.ndarr
         return out
     ok = np.isfinite(base)
     if ok.any():
-        with threadpool_limits(limits=1, user_api="openmp"):
+        with one_openmp_thread():
             ratio = forecaster.model.predict(features[ok][:, forecaster.columns])
         out[ok] = forecaster.horizon_bars * base[ok] * ratio
     return out
