@@ -217,7 +217,7 @@ def fit_regime(symbol: str, closes: pd.DataFrame, *, seed: int = 7) -> RegimeFit
     if len(set(y[rows])) < 2:
         return by_rules(f"one regime only in training: every day is {y[rows][0]}")
     try:
-        proba = learned._fit_predict(x[rows], y[rows].astype(str), x[-1:], replace(settings, random_state=seed))[0]
+        proba = learned.class_probabilities(x[rows], y[rows].astype(str), x[-1:], replace(settings, random_state=seed))[0]
     except Exception as error:  # noqa: BLE001 - a failed fit means "use the rules", never a crash
         return by_rules(f"training failed: {type(error).__name__}: {error}")
     best = int(np.argmax(proba))

@@ -248,9 +248,10 @@ def _tidy(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype({"regime": object, "source": object, "fold": int})
 
 
-def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
-                 settings: WalkForwardSettings) -> np.ndarray:
-    """Class probabilities for x_test, columns in REGIMES order (0 for a class never trained on)."""
+def class_probabilities(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                        settings: WalkForwardSettings) -> np.ndarray:
+    """Returns the class probabilities (0..1) of a classifier trained on (x_train, y_train) for
+    each row of x_test, columns in REGIMES order (0 for a class never trained on)."""
     from sklearn.ensemble import HistGradientBoostingClassifier  # heavy import, only when fitting
     from cockpit.models.vol_features import one_openmp_thread
 
@@ -334,7 +335,7 @@ def walk_forward_regimes(
             status, reason = FALLBACK_RULES, f"one class only in training: every sample is {only}"
         if status == MODEL:
             try:
-                proba = _fit_predict(x[train], y[train].astype(str), x[test], settings)
+                proba = class_probabilities(x[train], y[train].astype(str), x[test], settings)
             except Exception as error:  # any failure to fit means "use the rules", never a crash
                 status, reason = FALLBACK_RULES, f"training failed: {type(error).__name__}: {error}"
         if status == MODEL:

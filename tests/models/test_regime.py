@@ -411,7 +411,7 @@ def test_a_failing_fit_falls_back_and_never_raises(market, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("solver exploded")
 
-    monkeypatch.setattr(regime, "_fit_predict", broken)
+    monkeypatch.setattr(regime, "class_probabilities", broken)
     result = walk_forward_regimes(market, settings=QUICK)
     assert result.status == "fallback_rules"
     assert "training failed: RuntimeError: solver exploded" in result.reason
@@ -419,7 +419,7 @@ def test_a_failing_fit_falls_back_and_never_raises(market, monkeypatch):
 
 
 def test_one_failing_block_is_filled_by_the_rules(market, forecast, monkeypatch):
-    honest, calls = regime._fit_predict, []
+    honest, calls = regime.class_probabilities, []
 
     def first_fails(*args, **kwargs):
         calls.append(1)
@@ -427,7 +427,7 @@ def test_one_failing_block_is_filled_by_the_rules(market, forecast, monkeypatch)
             raise RuntimeError("first block only")
         return honest(*args, **kwargs)
 
-    monkeypatch.setattr(regime, "_fit_predict", first_fails)
+    monkeypatch.setattr(regime, "class_probabilities", first_fails)
     result = walk_forward_regimes(market, settings=QUICK)
     assert result.status == "mixed" and "block 0" in result.reason
     rules = pd.Series(_rules_of(market["BTC"]), index=market.index)
