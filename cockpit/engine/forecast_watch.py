@@ -19,6 +19,7 @@ screen draws before the heavy imports.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import math
 import time
@@ -241,6 +242,9 @@ class ForecastWatch:
         try:
             if self._models is None:
                 self._models = await asyncio.to_thread(load_models)
+                # arch, scipy and scikit-learn stay loaded for good: out of the collector's sight,
+                # full collections on the screen's loop stay short (benchmarks/ui_latency).
+                gc.freeze()
             models = self._models
             closes_by_symbol = {}
             for track in self._tracks.values():
