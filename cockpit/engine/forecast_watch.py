@@ -73,6 +73,7 @@ class _Track:
         self.pending: deque[tuple[int, dict[str, float]]] = deque()  # (bar due, 24h variances)
         self.current: dict[str, tuple[float, float]] = {}  # per model: 4h and 24h variance
         self.since_fit: list[float] = []  # 24h sigmas of the model in use since the last fit
+        self.score = math.nan  # of the newest 24h forecast, 0-100; set once per bar, read per tick
         self.regime: Any = None  # live_fit.RegimeFit
         self.charted_past = False  # the chart's history before the first fit is filled in
         self.status, self.note = WAITING, ""
@@ -169,6 +170,7 @@ class _Track:
         self.pending.append((self.count + 6, {m: v[1] for m, v in self.current.items()}))
         sigma = self.sigma(1)
         if sigma is not None:
+            self.score = models.score(self.fit, sigma, self.since_fit)
             self.since_fit.append(sigma)
             if self.sigma_24h:
                 self.sigma_24h[-1] = sigma
@@ -198,6 +200,10 @@ class ForecastWatch:
         self._next_volatility: float | None = None
         self._next_learning: float | None = None
         self._models: Any = None
+        # The board's assets change with a bar, a fit, the override or the running flag, not with
+        # every price: they are rebuilt only then, not on each publish.
+        self._changes = 0
+        self._assets: tuple[tuple, tuple[AssetForecast, ...]] | None = None
 
     # ---- prices ----------------------------------------------------------------------------
 
@@ -216,9 +222,11 @@ class ForecastWatch:
             track = self._tracks.get(symbol)
             if track is None:
                 continue
+            bars = track.count
             r = track.add_price(market_time, price)
             if r is not None and self._models is not None:
                 track.advance(r, self._models)
+            self._changes += track.count != bars
 
     # ---- schedule --------------------------------------------------------------------------
 
@@ -238,6 +246,7 @@ class ForecastWatch:
         """Runs the fits of `job` through `run` (which awaits a callable in the process pool) and
         installs them; returns one line per asset for the journal."""
         self.running = True
+        self._changes += 1
         lines = []
         try:
             if self._models is None:
@@ -252,11 +261,13 @@ class ForecastWatch:
                     track.status, track.note = WAITING, f"{track.count} of {MIN_FIT_BARS} 4h bars"
                     continue
                 lines.append(await self._fit_one(track, job, run, models))
+                self._changes += 1
                 closes_by_symbol[track.symbol] = (list(track.times), list(track.closes))
             if job.learn and closes_by_symbol:
                 lines += await self._fit_regimes(closes_by_symbol, run, models)
         finally:
             self.running = False
+            self._changes += 1
         hours = 3600.0
         self._next_volatility = job.market_time + self._config.volatility_refit_hours * hours
         if job.learn:
@@ -312,10 +323,7 @@ class ForecastWatch:
     def score(self, symbol: str) -> float:
         """Returns the 0-100 volatility score of `symbol` (NaN when unknown)."""
         track = self._tracks.get(symbol)
-        sigma = track.sigma(1) if track else None
-        if track is None or sigma is None:
-            return math.nan
-        return self._models.score(track.fit, sigma, track.since_fit[:-1])
+        return track.score if track is not None and track.fit is not None else math.nan
 
     def regime(self) -> RegimeReading | None:
         """Returns the regime sizing should use: the trader's override, else the learned (or
@@ -343,8 +351,11 @@ class ForecastWatch:
 
     def board(self, *, warnings: tuple[str, ...] = (), sharpe: float = math.nan) -> ForecastBoard:
         """Returns what the models screen shows now."""
+        key = (self._changes, self.override, self.running)
+        if self._assets is None or self._assets[0] != key:
+            self._assets = key, tuple(self._asset(t) for t in self._tracks.values())
         return ForecastBoard(
-            assets=tuple(self._asset(t) for t in self._tracks.values()),
+            assets=self._assets[1],
             regime_override=self.override,
             warnings=warnings,
             sharpe=sharpe,
@@ -369,7 +380,7 @@ class ForecastWatch:
             symbol=track.symbol,
             sigma_4h=track.sigma(0),
             sigma_24h=track.sigma(1),
-            score=self.score(track.symbol),
+            score=track.score if track.fit is not None else math.nan,
             model=fit.model if fit else "",
             model_reason=fit.model_reason if fit else "",
             regime=name,

@@ -100,10 +100,9 @@ def fit_volatility(
     states["ewma"] = ewma_state(recent)
     states["realized"] = rolling_state(r, REALIZED_WINDOW_BARS)
     problems = tuple(f"{m}: {fit.reason}" for m, fit in garch.items() if fit.status != "ok")
-    carried = previous
-    hgb = dict(carried.hgb) if carried else {}
-    chosen = dict(model=carried.model, model_reason=carried.model_reason, recent_qlike=carried.recent_qlike,
-                  recent_losses=carried.recent_losses, score_history=carried.score_history) if carried else {}
+    hgb = dict(previous.hgb) if previous else {}
+    chosen = dict(model=previous.model, model_reason=previous.model_reason, recent_qlike=previous.recent_qlike,
+                  recent_losses=previous.recent_losses, score_history=previous.score_history) if previous else {}
     if learn:
         ml = r[-ML_WINDOW_BARS:]
         hgb = {h: fit_hgb(ml, horizon_bars=h, seed=seed) for h in LIVE_HORIZONS}

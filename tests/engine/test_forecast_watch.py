@@ -296,3 +296,18 @@ def test_starting_the_cockpit_imports_neither_arch_nor_scikit_learn():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
     assert load_models().__name__ == "cockpit.models.live_fit"
+
+
+async def test_the_board_is_rebuilt_on_a_bar_or_a_fit_not_on_every_price(history):
+    times, closes = history
+    w = watch()
+    seed(w, times, closes, 1500)
+    await w.refit(w.due(float(times[1499])), InlinePool().run)
+    first = w.board().assets
+    w.observe(float(times[1499]) + 60, {BTC: float(closes[BTC][1500])})  # inside the open bar
+    assert w.board().assets is first
+    feed(w, times, closes, 1500, 1502)  # two bars close
+    after = w.board().asset(BTC)
+    assert after is not first[0] and after.bars == first[0].bars + 2
+    w.override = "bear"
+    assert w.board().asset(BTC).regime == "bear"
