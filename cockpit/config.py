@@ -134,6 +134,67 @@ class MarketConfig(_Section):
     """Seed of the synthetic demo market (same seed, same prices)."""
 
 
+# Exchanges a real account can be connected to. Binance USDT-M is exercised end to end (against a
+# local server that answers in Binance's format); the others sit behind the same adapter untested.
+EXCHANGES = {"binanceusdm": "exercised", "bybit": "not yet exercised", "okx": "not yet exercised"}
+PASSPHRASE_EXCHANGES = {"okx"}
+
+
+class ExchangeConfig(_Section):
+    """A real exchange account. Keys never go here: they come from COCKPIT_API_KEY /
+    COCKPIT_API_SECRET (/ COCKPIT_API_PASSPHRASE) or the OS keyring."""
+
+    id: str = ""
+    """ccxt id of the exchange holding the account: binanceusdm (exercised), bybit or okx (not yet exercised). Empty = paper trading."""
+
+    testnet: bool = True
+    """Use the exchange's testnet (sandbox). Set false only after the testnet run looked right."""
+
+    api_url: str = ""
+    """Send every API request to this http(s)://host:port instead, keeping the paths (proxies, tests)."""
+
+    margin_mode: Literal["cross", "isolated"] = "cross"
+    """Margin mode set on each traded symbol at start."""
+
+    leverage: int = Field(5, ge=1, le=125)
+    """The exchange's per-symbol leverage setting (initial margin = notional / this); the cockpit's own ceiling still applies."""
+
+    post_only: bool = False
+    """Send rebalance orders as post-only limits at the best price instead of market orders (risk-reducing orders stay market)."""
+
+    account_poll_seconds: float = Field(5.0, ge=1, le=300)
+    """Seconds between reads of balance, positions, open orders and funding."""
+
+    timeout_seconds: float = Field(10.0, ge=1, le=60)
+    """An exchange call without an answer after this is a timeout (never a fill, never a rejection)."""
+
+    not_found_grace_seconds: float = Field(60.0, ge=0, le=600)
+    """An order the exchange cannot find is only concluded absent after this long."""
+
+    dead_man_seconds: float = Field(120.0, ge=0, le=3600)
+    """Dead-man's switch: the exchange cancels open orders if the cockpit is silent this long while automation is armed; 0 = off."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "ExchangeConfig":
+        if self.id and self.id not in EXCHANGES:
+            raise ValueError(f"id: expected one of {', '.join(EXCHANGES)} (or empty for paper), got {self.id!r}")
+        if self.api_url and not self.api_url.startswith(("http://", "https://")):
+            raise ValueError(f"api_url: expected http://host:port or https://host, got {self.api_url!r}")
+        if 0 < self.dead_man_seconds < 10:
+            raise ValueError("dead_man_seconds: expected 0 (off) or at least 10 seconds")
+        return self
+
+    @property
+    def live(self) -> bool:
+        """Returns True when a real (or testnet) exchange account is configured."""
+        return bool(self.id)
+
+    @property
+    def account_name(self) -> str:
+        """Returns the journal's account name for this exchange account."""
+        return f"live-{self.id}" + ("-testnet" if self.testnet else "")
+
+
 class BreakersConfig(_Section):
     """Circuit breakers. "The day" is a rolling 24h of market time, marked to market."""
 
@@ -308,6 +369,7 @@ class Config(_Section):
     hedge: HedgeConfig = HedgeConfig()
     reserve: ReserveConfig = ReserveConfig()
     models: ModelsConfig = ModelsConfig()
+    exchange: ExchangeConfig = ExchangeConfig()
     journal: JournalConfig = JournalConfig()
     ui: UiConfig = UiConfig()
 
@@ -391,6 +453,9 @@ def _describe(error: ValidationError) -> str:
     if message.startswith(("targets", "leverage_ceiling", "target_leverage")):
         section = ".".join(str(part) for part in first["loc"][:1])
         return f"{section}.{message}" if section else message
+    key = message.split(":", 1)[0]
+    if len(first["loc"]) == 1 and key in getattr(Config.model_fields.get(str(first["loc"][0])), "annotation", BaseModel).model_fields:
+        return f"{location}.{message}"  # a section's own check names one of its keys
     if first["type"] in ("model_type", "dict_type"):
         return f"{location}: expected a table ([{location}]), got {first.get('input')!r}"
     given = first.get("input")

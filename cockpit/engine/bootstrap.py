@@ -21,7 +21,7 @@ from cockpit.engine.policy import target_symbols
 from cockpit.engine.fit_pool import FitPool
 from cockpit.journal.rebuild import engaged_breakers, rebuild_paper_account, regime_override, resting_stops
 from cockpit.journal.store import Journal
-from cockpit.venues.base import PriceSource
+from cockpit.venues.base import PriceSource, Venue
 from cockpit.venues.funding import FundingSchedule
 from cockpit.venues.paper import PaperVenue
 
@@ -171,32 +171,59 @@ async def open_engine(
     refused = venue.restore_open_orders(await resting_stops(journal, choice.account))
     if refused:
         await journal.append("note", {"text": "stops not restored: " + "; ".join(refused)}, account=choice.account)
-    gate_row = await _latest_payload(journal, "gate", choice.account)
-    mode_row = await _latest_payload(journal, "mode", choice.account)
-    proposals = await journal.entries(kinds=["proposal"], account=choice.account)
+    return await start_engine(config, journal, choice.account, source=source, venue=venue, marks=marks,
+                              note=choice.note, fit_pool=fit_pool, clock=clock, peak_equity=account.peak_equity if account else 0.0)
+
+
+async def start_engine(
+    config: Config,
+    journal: Journal,
+    account: str,
+    *,
+    source: PriceSource,
+    venue: Venue,
+    marks: dict[str, float],
+    note: str,
+    fit_pool: FitPool | None,
+    clock: Callable[[], float],
+    peak_equity: float = 0.0,
+    halt_reason: str = "",
+) -> Engine:
+    """Returns an engine on `venue` and `source` with what the journal says no person has undone:
+    the gate, the mode, the breaker latches, the reserve and the regime override. A non-empty
+    `halt_reason` moves the gate to HALTED first (journaled), for a person to review."""
+    gate_row = await _latest_payload(journal, "gate", account)
+    gate = Gate(gate_row["to"]) if gate_row else Gate.ACTIVE
+    if halt_reason:
+        await journal.append("gate", {"from": gate.value, "to": Gate.HALTED.value, "reason": halt_reason, "key": None},
+                             account=account)
+        gate = Gate.HALTED
+    mode_row = await _latest_payload(journal, "mode", account)
+    proposals = await journal.entries(kinds=["proposal"], account=account)
     newest = await journal.entries(limit=1, newest_first=True)
     # A trip the trader never acknowledged must not be forgotten with the process: it holds the
     # rebalancer back and waits for R, as it did before the restart.
-    latched = await engaged_breakers(journal, choice.account)
-    reserve_row = await _latest_payload(journal, "reserve", choice.account)
-    deposits = await journal.entries(kinds=["deposit"], account=choice.account)
+    latched = await engaged_breakers(journal, account)
+    reserve_row = await _latest_payload(journal, "reserve", account)
+    deposits = await journal.entries(kinds=["deposit"], account=account)
     engine = Engine(
         config=config,
         source=source,
         venue=venue,
         journal=journal,
-        account=choice.account,
+        account=account,
         marks=marks,
-        gate=Gate(gate_row["to"]) if gate_row else Gate.ACTIVE,
+        gate=gate,
         mode=RebalanceMode(mode_row["mode"]) if mode_row else None,
-        source_note=choice.note,
+        source_note=note,
         proposal_counter=len(proposals),
         breakers=latched,
         reserve=float(reserve_row["amount"]) if reserve_row else 0.0,
         # Profit counts from the last move to the reserve, or from the money put in.
-        reserve_baseline=float(reserve_row["baseline"]) if reserve_row else sum(float(d.payload["amount"]) for d in deposits),
-        peak_equity=account.peak_equity if account else 0.0,
-        regime_override=await regime_override(journal, choice.account),
+        reserve_baseline=float(reserve_row["baseline"]) if reserve_row else (
+            sum(float(d.payload["amount"]) for d in deposits) or None),
+        peak_equity=peak_equity,
+        regime_override=await regime_override(journal, account),
         fit_pool=fit_pool,
         clock=clock,
     )
@@ -204,17 +231,17 @@ async def open_engine(
     if latched:
         shown = ", ".join(f"{latch.breaker} {latch.subject}" for latch in latched)
         await journal.append(
-            "note", {"text": f"breakers restored latched: {shown}; R re-arms them"}, account=choice.account
+            "note", {"text": f"breakers restored latched: {shown}; R re-arms them"}, account=account
         )
-    last_run = await journal.entries(kinds=["start", "stop"], account=choice.account, newest_first=True, limit=1)
+    last_run = await journal.entries(kinds=["start", "stop"], account=account, newest_first=True, limit=1)
     if last_run and last_run[0].kind == "start":
         pid = last_run[0].payload.get("pid", "?")
         await journal.append(
-            "note", {"text": f"the previous run (pid {pid}) ended without a stop: killed or crashed"}, account=choice.account
+            "note", {"text": f"the previous run (pid {pid}) ended without a stop: killed or crashed"}, account=account
         )
     await journal.append(
         "start",
-        {"version": __version__, "source": source.label, "config_hash": config.digest(), "pid": os.getpid(), "note": choice.note},
-        account=choice.account,
+        {"version": __version__, "source": source.label, "config_hash": config.digest(), "pid": os.getpid(), "note": note},
+        account=account,
     )
     return engine

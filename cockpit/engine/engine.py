@@ -37,7 +37,7 @@ from cockpit.engine.sizing_watch import Sizing, SizingWatch
 from cockpit.journal.kinds import fill_payload, funding_payload, proposal_payload
 from cockpit.engine.snapshot import EngineSnapshot
 from cockpit.journal.store import Journal
-from cockpit.venues.base import Liquidation, PriceSource, Venue
+from cockpit.venues.base import Liquidation, OrderResolved, PriceSource, Venue
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +280,9 @@ class Engine:
         """Consumes the price source until it ends or the task is cancelled."""
         tasks = [asyncio.create_task(self._housekeeping(), name="engine-housekeeping"),
                  asyncio.create_task(self._refit_models(), name="engine-forecasts")]
+        venue_task = getattr(self._venue, "run", None)  # a real account's own polling (optional)
+        if callable(venue_task):
+            tasks.append(asyncio.create_task(venue_task(), name="engine-venue"))
         try:
             async for tick in self._source.ticks():
                 await self.on_tick(tick)
@@ -319,9 +322,16 @@ class Engine:
                 await self._check_drift()
                 self._resize()
                 await self._serve_remote_flatten()
+                await self._beat()
                 self._publish()
             except Exception:  # noqa: BLE001 - one bad round must not stop expiry for good
                 log.exception("housekeeping failed")
+
+    async def _beat(self) -> None:
+        # The exchange's dead-man's switch stays armed while automation may act (a real account).
+        heartbeat = getattr(self._venue, "heartbeat", None)
+        if callable(heartbeat):
+            await heartbeat(armed=self._gate is not Gate.HALTED)
 
     async def on_tick(self, tick: Tick) -> None:
         """Folds one price into the state, settles venue events, and maybe proposes."""
@@ -386,6 +396,15 @@ class Engine:
                 symbol=fill.symbol,
             )
             self._notice = f"LIQUIDATED {fill.symbol} {fill.quantity:g} @ {fill.price:,.2f}"
+        elif isinstance(event, OrderResolved):
+            order, result = event.order, event.result
+            await self.journal.append("order_result", {"status": result.status, "reason": result.reason},
+                                      account=self.account, symbol=order.symbol, client_order_id=order.client_order_id)
+            if result.fill is not None:
+                pnl = realized_pnl(positions_before.get(order.symbol), result.fill)
+                await self.journal.append("fill", fill_payload(result.fill, pnl), account=self.account,
+                                          symbol=order.symbol, client_order_id=order.client_order_id)
+            self._notice = f"{order.client_order_id} resolved: {result.status}" + (f" ({result.reason})" if result.reason else "")
         elif isinstance(event, Fill):
             # A resting stop that triggered: its fill carries the stop's client order id.
             pnl = realized_pnl(positions_before.get(event.symbol), event)
@@ -734,6 +753,9 @@ class Engine:
             await self.journal.append("stop", {"reason": reason}, account=self.account)
         finally:
             await self._source.close()
+            close_venue = getattr(self._venue, "close", None)  # a real account's client (optional)
+            if callable(close_venue):
+                await close_venue()
 
     def ignore_remote_requests_before(self, seq: int) -> None:
         """Marks journal rows up to `seq` as seen, so old remote flatten requests are not replayed."""
@@ -743,6 +765,10 @@ class Engine:
         balance, positions = self._venue.account()
         self._state = self._state.with_account(balance, positions)
         self._publish()
+
+    def announce(self, text: str) -> None:
+        """Shows `text` on the screen's notice line."""
+        self._publish(text)
 
     def _say(self, text: str) -> str:
         self._publish(text)

@@ -54,6 +54,8 @@ class Session:
         """Returns what the session is doing while it starts, for the header."""
         if self._replay:
             return "loading replay…"
+        if self.config.exchange.live and not (self._demo or self._replay or self._choice):
+            return f"connecting to {self.config.exchange.account_name}: reconciling the journal with the exchange…"
         if self._demo or self._choice:
             return "starting the synthetic demo market…"
         return f"connecting to {self.config.market.exchange} (falls back to the demo in {self.config.market.connect_timeout_seconds:g}s)…"
@@ -66,6 +68,9 @@ class Session:
             )
         try:
             self._journal = await Journal.open(self.journal_path)
+            if self.config.exchange.live and not (self._demo or self._replay or self._choice):
+                self.engine = await self._open_live(self._journal)
+                return self.engine
             choice = self._choice or await choose_market(
                 self.config, demo=self._demo, replay=self._replay, speed=self._speed
             )
@@ -76,6 +81,26 @@ class Session:
         except Exception:
             await self.close("failed to start")
             raise
+
+    async def _open_live(self, journal: Journal) -> Engine:
+        from cockpit.config import PASSPHRASE_EXCHANGES
+        from cockpit.engine.live_bootstrap import LiveStartError, open_live_engine
+        from cockpit.secrets import SecretsError, load_credentials
+
+        exchange_id = self.config.exchange.id
+        try:
+            credentials = load_credentials(exchange_id, needs_passphrase=exchange_id in PASSPHRASE_EXCHANGES)
+        except SecretsError as error:
+            raise SessionError(str(error)) from None
+        if credentials is None:
+            raise SessionError(
+                f"no API key for {exchange_id}: set COCKPIT_API_KEY and COCKPIT_API_SECRET, or store them in the "
+                "OS keyring (see README, Connecting a real account)"
+            )
+        try:
+            return await open_live_engine(self.config, journal, credentials, fit_pool=self._fit_pool, clock=self._clock)
+        except LiveStartError as error:
+            raise SessionError(str(error)) from None
 
     async def close(self, reason: str) -> None:
         """Journals the stop, closes the source and the journal, releases the lock. Idempotent."""

@@ -33,6 +33,8 @@ ORDER         order         {side, quantity, reduce_only, order_type[, limit_pri
               The intent, written and committed BEFORE the order is sent; client_order_id set.
 ORDER_RESULT  order_result  {status: filled | rejected | unknown | open | cancelled, reason}
               What the venue answered; "unknown" is resolved later by querying, never re-sending.
+              "not_sent": the exchange never received it (not found after the grace period);
+              "lapsed": not sent, and its approval was too old to send after a restart.
               "open": a stop now rests on the venue; "cancelled": a resting stop was taken off
               (replaced by a new stop for the same position); its later FILL, if any, carries
               the same client_order_id.
@@ -62,6 +64,12 @@ MODEL         model         {event: fit | regime_override | drift, ...}
               regime_override: {regime (null = cleared), key}: the trader's regime, used by
               sizing instead of the learned one until cleared.
               drift: {status: raised | cleared, text}: a drift monitor warning.
+RECONCILE     reconcile     {agreed, differences: [text], found: [text], positions: {symbol: [quantity,
+                             entry_price]}, orders: [{client_order_id, symbol, side, quantity,
+                             order_type, reduce_only[, stop_price][, limit_price]}]}
+              A real account compared with its exchange at start (cockpit/engine/reconcile.py):
+              what was found and journaled while away, what still differed, and the exchange's
+              positions and open orders, which are the journal's baseline from this row on.
 MARKS         marks         {prices: {symbol: price}}
               Mark prices at a point in time, so a restart shows the last known marks.
 NOTE          note          {text}
@@ -90,12 +98,13 @@ NOTE = "note"
 BREAKER = "breaker"
 RESERVE = "reserve"
 MODEL = "model"
+RECONCILE = "reconcile"
 
 # Appending any other kind is refused, so a typo cannot create rows nothing will ever read.
 ALL_KINDS: frozenset[str] = frozenset(
     {
         START, STOP, MODE, GATE, DEPOSIT, PROPOSAL, DECISION, DENIED, ORDER, ORDER_RESULT,
-        FILL, FUNDING, LIQUIDATION, FLATTEN, MARKS, NOTE, BREAKER, RESERVE, MODEL,
+        FILL, FUNDING, LIQUIDATION, FLATTEN, MARKS, NOTE, BREAKER, RESERVE, MODEL, RECONCILE,
     }
 )
 

@@ -36,7 +36,6 @@ class Liquidation:
     insurance_cover: float = 0.0  # USDT the insurance fund paid to lift a negative wallet to 0
 
 
-VenueEvent = Fill | FundingPayment | Liquidation
 
 
 @runtime_checkable
@@ -91,3 +90,15 @@ class Venue(Protocol):
     async def open_orders(self) -> list[Order]:
         """Returns the orders resting on the venue."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResolved:
+    """An order whose outcome was unknown (or that rested) now has one: the engine journals
+    `result` (and its fill) under the order's client id."""
+
+    order: Order
+    result: OrderResult
+
+
+VenueEvent = Fill | FundingPayment | Liquidation | OrderResolved
