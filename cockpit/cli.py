@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -63,10 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     journal.add_argument("--export", choices=["csv"], help="write every matching entry as CSV to stdout")
     flatten = commands.add_parser("flatten", parents=[common], help="emergency: close everything, from any shell")
     flatten.add_argument("--yes", action="store_true", help="do not ask for the typed confirmation")
-    commands.add_parser(
+    status = commands.add_parser(
         "status", parents=[common],
-        help="the newest account at its last journaled prices: gate, leverage, stress, breakers (read only)",
+        help="the account: balances, positions with liquidation price and distance, gate (read only); "
+        "a real account ([exchange] id) is read from the exchange now, a paper one from the journal",
     )
+    status.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     targets = commands.add_parser(
         "targets", parents=[_options(journal=False, top=False)],
         help="suggest [portfolio.targets] weights from kline CSVs (prints; changes nothing)",
@@ -108,7 +111,9 @@ def journal_path(config: Config) -> Path:
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write(f"cockpit: {message}\n")
+    from cockpit.secrets import redact
+
+    sys.stderr.write(f"cockpit: {redact(message)}\n")
     return EXIT_USAGE
 
 
@@ -153,8 +158,35 @@ async def _print_journal(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _status(config: Config) -> int:
+def _live_status(config: Config, *, as_json: bool) -> int:
+    from rich.console import Console, Group
+    from rich.text import Text
+
+    from cockpit.engine.live_status import LiveStatusError, read_live_status
+    from cockpit.tui.risk_tables import liquidation_table, no_colour
+
+    try:
+        status = asyncio.run(read_live_status(config, journal_path(config)))
+    except LiveStatusError as error:
+        return _fail(str(error))
+    if as_json:
+        print(json.dumps(status.to_json(), indent=2))
+        return 0
+    console = Console(highlight=False)
+    palette = _palette(config) if console.is_terminal else no_colour
+    ui = config.ui
+    console.print(Group(
+        *[Text(line) for line in status.summary_lines()],
+        liquidation_table(status.stress, watch=ui.watch_distance, danger=ui.danger_distance, palette=palette),
+        *[Text(line) for line in status.order_lines()],
+    ))
+    return 0
+
+
+def _status(config: Config, *, as_json: bool = False) -> int:
     # The engine reads; drawing stays here, with the risk screen's own tables (engine knows no tui).
+    if config.exchange.live:
+        return _live_status(config, as_json=as_json)
     from rich.console import Console, Group
     from rich.text import Text
 
@@ -163,8 +195,14 @@ def _status(config: Config) -> int:
 
     status = asyncio.run(read_status(config, journal_path(config)))
     if isinstance(status, NothingToReport):
-        print(status.message)
+        if as_json:
+            print(json.dumps({"account": None, "message": status.message}))
+        else:
+            print(status.message)
         return 1
+    if as_json:
+        print(json.dumps(status.to_json(), indent=2))
+        return 0
     console = Console(highlight=False)  # no colour or styles unless stdout is a terminal
     palette = _palette(config) if console.is_terminal else no_colour
     report, ui = status.stress, config.ui
@@ -281,6 +319,10 @@ def _run_cockpit(args: argparse.Namespace, config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the process exit status."""
+    from cockpit.secrets import install_excepthook, install_log_redaction
+
+    install_log_redaction()
+    install_excepthook()
     args = _parser().parse_args(argv)
     try:
         config = _config(args)
@@ -294,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "flatten":
             return _flatten(args, config)
         if args.command == "status":
-            return _status(config)
+            return _status(config, as_json=args.json)
         if args.command == "targets":
             return _targets(args, config)
         if args.command == "models":
@@ -311,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - the trader gets one line, never a traceback
         if os.environ.get("COCKPIT_DEBUG"):
             raise
-        return _fail(f"{type(error).__name__}: {error}")
+        from cockpit.secrets import redact
+
+        return _fail(redact(f"{type(error).__name__}: {error}"))
 
 
 if __name__ == "__main__":

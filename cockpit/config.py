@@ -480,6 +480,19 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not a text file") from None
 
 
+def _refuse_unsafe(document: Mapping[str, Any], path: Path) -> None:
+    """A config file never holds keys; one that connects a real account must be private."""
+    from cockpit.secrets import SecretsError, refuse_secrets_in, require_private
+
+    try:
+        refuse_secrets_in(document, path)
+        exchange = document.get("exchange")
+        if isinstance(exchange, Mapping) and exchange.get("id"):
+            require_private(path)
+    except SecretsError as error:
+        raise ConfigError(str(error)) from None
+
+
 def load_config(
     path: Path | None = None,
     *,
@@ -489,6 +502,8 @@ def load_config(
     """Returns the effective Config: `overrides` (command line) over environment over file over
     defaults. Raises ConfigError with one line naming the bad key."""
     document = read_toml(path) if path is not None else {}
+    if path is not None:
+        _refuse_unsafe(document, path)
     document = _merge(document, _env_overrides(os.environ if environ is None else environ))
     document = _merge(document, overrides or {})
     try:

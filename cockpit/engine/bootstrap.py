@@ -188,6 +188,7 @@ async def start_engine(
     clock: Callable[[], float],
     peak_equity: float = 0.0,
     halt_reason: str = "",
+    order_id_tag: str = "",
 ) -> Engine:
     """Returns an engine on `venue` and `source` with what the journal says no person has undone:
     the gate, the mode, the breaker latches, the reserve and the regime override. A non-empty
@@ -225,6 +226,7 @@ async def start_engine(
         peak_equity=peak_equity,
         regime_override=await regime_override(journal, account),
         fit_pool=fit_pool,
+        order_id_tag=order_id_tag,
         clock=clock,
     )
     engine.ignore_remote_requests_before(newest[0].seq if newest else 0)

@@ -71,6 +71,7 @@ class Engine:
         peak_equity: float = 0.0,
         regime_override: str | None = None,
         fit_pool: FitPool | None = None,
+        order_id_tag: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -84,7 +85,7 @@ class Engine:
         hedge = {f"{config.hedge.asset}/USDT:USDT"} if config.hedge.asset else set()
         unpriced = sorted((set(target_symbols(config)) | hedge) - set(priced))
         self._queue = ProposalQueue(veto_memory=config.proposals.veto_memory)
-        self._executor = Executor(venue, journal, account)
+        self._executor = Executor(venue, journal, account, id_tag=order_id_tag)
         self._decisions = asyncio.Lock()  # one decision (approve, veto, flatten) at a time
         self._gate = gate
         self._limits = PretradeLimits(

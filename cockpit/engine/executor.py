@@ -11,13 +11,15 @@ from cockpit.journal.store import Journal
 from cockpit.venues.base import OrderResult, Venue
 
 
-def client_order_id(decision_seq: int, index: int) -> str:
+def client_order_id(decision_seq: int, index: int, tag: str = "") -> str:
     """Returns the deterministic client order id of the `index`-th order of a journaled decision.
 
     Derived from the decision's journal sequence number, so a restart that replays the decision
-    can ask the exchange about the same id instead of sending a second order.
+    can ask the exchange about the same id instead of sending a second order. `tag` names the
+    journal (a real account's ids must not collide with those of an older journal on the same
+    exchange account); paper accounts leave it empty.
     """
-    return f"ck-{decision_seq}-{index}"
+    return f"ck{tag}-{decision_seq}-{index}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,8 @@ class Execution:
 class Executor:
     """Sends orders for one account, journaling before and after every network call."""
 
-    def __init__(self, venue: Venue, journal: Journal, account: str) -> None:
+    def __init__(self, venue: Venue, journal: Journal, account: str, *, id_tag: str = "") -> None:
+        self._id_tag = id_tag
         self._venue = venue
         self._journal = journal
         self._account = account
@@ -62,7 +65,7 @@ class Executor:
         journal before its order leaves."""
         results = []
         for index, order in enumerate(orders):
-            order = replace(order, client_order_id=client_order_id(decision_seq, index))
+            order = replace(order, client_order_id=client_order_id(decision_seq, index, self._id_tag))
             if order.order_type == "stop_market":
                 await self._replace_stops(order, proposal_id)
             await self._journal.append(

@@ -117,6 +117,7 @@ async def open_live_engine(
     engine = await start_engine(
         config, journal, account, source=source, venue=venue, marks=marks, note=where, fit_pool=fit_pool,
         clock=clock, halt_reason="" if reconciliation.agreed else reconciliation.summary(),
+        order_id_tag=journal.identity[:6],
     )
     if not reconciliation.agreed:
         engine.announce(reconciliation.summary())

@@ -91,12 +91,52 @@ class AccountStatus:
             lines.append(f"no journaled price for {shown}: valued at entry price")
         return lines
 
+    def to_json(self) -> dict:
+        """Returns the status as plain JSON types (non-finite numbers as null)."""
+        return {
+            "account": self.account,
+            "source": self.source,
+            "started_at": self.started_at,
+            "stopped_at": self.stopped_at,
+            "gate": {"state": self.gate.value, "reason": self.gate_reason, "since": self.gate_since, "key": self.gate_key},
+            **risk_json(self.risk, self.leverage_ceiling),
+            "positions": [position_json(row) for row in self.risk.positions],
+            "open_orders": [],
+            "marks_at": self.marks_at,
+            "breakers": [{"breaker": b.breaker, "subject": b.subject} for b in self.breakers],
+        }
+
     def breaker_lines(self) -> list[str]:
         """Returns the line above the breaker table, or the whole breaker report when none is
         engaged."""
         if self.breakers:
             return ["breakers tripped and not reset since (Now: not journaled):"]
         return ["breakers: none tripped since the last reset"]
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def risk_json(risk: RiskSnapshot, ceiling: float) -> dict[str, Any]:
+    """Returns the account-level risk numbers as JSON types."""
+    return {
+        "wallet": _finite(risk.wallet),
+        "equity": _finite(risk.equity),
+        "effective_leverage": _finite(risk.effective_leverage),
+        "leverage_ceiling": ceiling,
+        "nearest_liquidation_distance": _finite(risk.nearest_liquidation_distance),
+    }
+
+
+def position_json(row: Any) -> dict[str, Any]:
+    """Returns one PositionRisk as JSON types (distance as a fraction of the mark)."""
+    return {
+        "symbol": row.symbol, "side": row.side, "quantity": row.quantity, "entry_price": row.entry_price,
+        "mark_price": row.mark_price, "notional": row.notional, "unrealized_pnl": row.unrealized_pnl,
+        "liquidation_price": _finite(row.liquidation_price) if row.liquidation_price > 0 else None,
+        "liquidation_distance": _finite(row.liquidation_distance),
+    }
 
 
 def utc(epoch: float) -> str:

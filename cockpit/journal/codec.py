@@ -9,6 +9,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Mapping
 
+from cockpit.secrets import redact
+
 from cockpit.journal.errors import JournalError
 
 
@@ -59,7 +61,8 @@ def encode_payload(payload: Mapping[str, Any]) -> str:
     if not isinstance(payload, Mapping):
         raise JournalError(f"payload must be a dict, not {type(payload).__name__}")
     cleaned = _clean(payload, "payload")
-    return json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    # Last line of defence: an exchange's error text quoted in a row never carries an API key.
+    return redact(json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
 
 
 def decode_payload(text: str) -> dict:

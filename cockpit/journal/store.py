@@ -9,6 +9,7 @@ read and append to the same file while this one runs.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import math
 import sqlite3
 import time
@@ -71,6 +72,13 @@ async def _configure(db: aiosqlite.Connection, path: Path) -> None:
     await db.execute("PRAGMA synchronous = FULL")
 
 
+async def _identity(db: aiosqlite.Connection) -> str:
+    """The journal's random id (hex), made once when the file is first opened."""
+    await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('journal_id', ?)", (secrets.token_hex(8),))
+    rows = await db.execute_fetchall("SELECT value FROM meta WHERE key = 'journal_id'")
+    return str(rows[0][0])
+
+
 class Journal:
     """An open journal file. Create with `await Journal.open(path)`; close with `await close()`
     or use `async with`."""
@@ -84,6 +92,7 @@ class Journal:
         # read never sees rows that might still roll back.
         self._lock = asyncio.Lock()
         self._closing: asyncio.Task | None = None
+        self.identity = ""  # the file's random id, set by open(); tags a real account's order ids
         self._writer = asyncio.get_running_loop().create_task(
             self._run_writer(), name=f"journal-writer:{path.name}"
         )
@@ -119,7 +128,9 @@ class Journal:
         except BaseException:
             await db.close()
             raise
-        return cls(db, path, clock)
+        journal = cls(db, path, clock)
+        journal.identity = await _identity(db)
+        return journal
 
     @property
     def path(self) -> Path:

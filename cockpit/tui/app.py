@@ -60,6 +60,23 @@ class CockpitApp(App):
     DASHBOARD_ONLY = frozenset({"approve", "veto", "toggle_mode", "resume"})
     COCKPIT_ACTIONS = DASHBOARD_ONLY | {"flatten", "journal", "help", "risk", "models"}
 
+    def _fatal_error(self) -> None:
+        # Textual's own crash report shows every frame's local variables; a frame inside ccxt's
+        # request signing holds the API key in its headers. Ours shows none, and is redacted.
+        import io
+
+        from rich.console import Console
+        from rich.text import Text
+        from rich.traceback import Traceback
+
+        from cockpit.secrets import redact
+
+        self.bell()
+        buffer = io.StringIO()
+        Console(file=buffer, width=self.console.width, color_system=None).print(Traceback(show_locals=False))
+        self._exit_renderables.append(Text(redact(buffer.getvalue())))
+        self._close_messages_no_wait()
+
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session

@@ -125,6 +125,7 @@ class Exchange:
         self.id = exchange_id
         self.client = factory(config)
         self.client.options["maxRetriesOnFailure"] = 0  # ours decide (exchange_errors.RETRY_TABLE)
+        self.testnet = testnet
         if testnet:
             self.client.set_sandbox_mode(True)
         if api_url:
@@ -406,8 +407,9 @@ class Exchange:
 
     async def withdrawals_allowed(self) -> bool | None:
         """Returns True when the key may withdraw funds, False when it may not, None when this
-        exchange does not report key permissions to us."""
-        if self.id.startswith("binance"):
+        exchange does not report key permissions to us (nor does Binance's testnet, whose
+        keys hold no real money)."""
+        if self.id.startswith("binance") and not self.testnet:
             answer = await self._do("read", self.client.sapi_get_account_apirestrictions)
             if not isinstance(answer, Mapping) or "enableWithdrawals" not in answer:
                 raise Garbled("garbled answer: key permissions without enableWithdrawals")
