@@ -10,6 +10,7 @@ Binance USDT-M is exercised end to end; Bybit and OKX use the same unified calls
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
@@ -59,6 +60,34 @@ def _optional(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) and number > 0 else None
+
+
+def _position_row(row: Any) -> bool:
+    """True for one entry of Binance's positionRisk: an object with a finite positionAmt."""
+    if not isinstance(row, Mapping):
+        return False
+    try:
+        return math.isfinite(float(row.get("positionAmt")))
+    except (TypeError, ValueError):
+        return False
+
+
+def _strict_json(passed_on: Callable[..., Any], exchange_id: str) -> Callable[..., Any]:
+    """Wraps ccxt's response hook so a 2xx answer that is not valid JSON raises BadResponse.
+    ccxt itself hands the raw text to its parsers, which make of a truncated position list an
+    empty one: a garbled report would read as "flat"."""
+    import ccxt.async_support as ccxt_async
+
+    def check(code: Any, reason: Any, url: str, method: str, headers: Any, body: Any, *rest: Any) -> Any:
+        if isinstance(body, str) and body and 200 <= int(code) < 300:
+            try:
+                json.loads(body)
+            except ValueError:
+                path = urlsplit(url).path
+                raise ccxt_async.BadResponse(f"{exchange_id} {method} {path}: the answer is not valid JSON") from None
+        return passed_on(code, reason, url, method, headers, body, *rest)
+
+    return check
 
 
 def order_result(order: Order, answer: Mapping[str, Any], *, taker_fee: float) -> OrderResult:
@@ -130,6 +159,8 @@ class Exchange:
             self.client.set_sandbox_mode(True)
         if api_url:
             point_at(self.client, api_url)
+        self.client.enableLastJsonResponse = True  # the shape of a position report is checked
+        self.client.on_rest_response = _strict_json(self.client.on_rest_response, exchange_id)
         self.private = credentials is not None
         self.taker_fee = taker_fee
         self._sleep = sleep
@@ -176,8 +207,19 @@ class Exchange:
         """Returns the wallet balance (USDT, without unrealized PnL) and the open positions on
         `symbols`, each with the liquidation price the exchange reports."""
         balance = await self._do("read", self.client.fetch_balance)
-        positions = await self._do("read", lambda: self.client.fetch_positions(symbols))
+        positions = await self._do("read", self._fetch_positions(symbols))
         return Balance(self._wallet(balance)), self._positions(positions, symbols)
+
+    def _fetch_positions(self, symbols: list[str]) -> Callable[[], Awaitable[Any]]:
+        async def fetch() -> Any:
+            answer = await self.client.fetch_positions(symbols)
+            raw = getattr(self.client, "last_json_response", None)
+            # ccxt turns an answer of the wrong shape into an empty list: that is not "flat".
+            if self.id.startswith("binance") and not (isinstance(raw, list) and all(map(_position_row, raw))):
+                raise Garbled("garbled answer: positions are not a list of positions")
+            return answer
+
+        return fetch
 
     def _wallet(self, balance: Any) -> float:
         if not isinstance(balance, Mapping):
@@ -313,6 +355,11 @@ class Exchange:
         if order.order_type == "stop_market":
             params["trigger"] = True
         answer = await self._do("query", lambda: self.client.fetch_order("", order.symbol, params))
+        info = answer.get("info") if isinstance(answer, Mapping) else None
+        triggered = info.get("actualOrderId") if isinstance(info, Mapping) else None
+        if order.order_type == "stop_market" and triggered:
+            # Binance: a triggered stop lives on as a plain market order; its fill is there.
+            answer = await self._do("query", lambda: self.client.fetch_order(str(triggered), order.symbol))
         return order_result(order, answer, taker_fee=self.taker_fee)
 
     async def cancel(self, symbol: str, client_order_id: str, *, stop: bool = False) -> bool:
