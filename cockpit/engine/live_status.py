@@ -46,7 +46,7 @@ class LiveStatus:
         """Returns the lines above the liquidation table."""
         risk = self.risk
         lines = [
-            f"account {self.account} · {self.where} · read {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(self.read_at))}",
+            f"account {self.account} · {self.where} · read {time.strftime('%H:%M:%S UTC', time.gmtime(self.read_at))}",
             f"gate {self.gate.value}" + (f": {self.gate_reason}" if self.gate_reason else ""),
             f"wallet {risk.wallet:,.2f} · equity {risk.equity:,.2f} USDT · leverage {_x(risk.effective_leverage)} "
             f"(ceiling {self.leverage_ceiling:.2f}x)",
