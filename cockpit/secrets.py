@@ -449,7 +449,28 @@ def install_log_redaction(logger: logging.Logger | None = None) -> logging.Filte
             handlers.append(logging.lastResort)
     for item in [*loggers, *handlers]:
         item.addFilter(_FILTER)  # addFilter ignores a filter already present
+    _redact_at_creation()
     return _FILTER
+
+
+_FACTORY_INSTALLED = False
+
+
+def _redact_at_creation() -> None:
+    # A logger's filter does not see records propagated from its children, and a handler added
+    # later has none: redacting each record as it is made covers every logger and handler.
+    global _FACTORY_INSTALLED
+    if _FACTORY_INSTALLED:
+        return
+    make = logging.getLogRecordFactory()
+
+    def redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        _FILTER.filter(record)
+        return record
+
+    logging.setLogRecordFactory(redacted_record)
+    _FACTORY_INSTALLED = True
 
 
 def _printed(hook: Callable[[], object]) -> str:

@@ -28,6 +28,8 @@ from typing import Awaitable, Callable, Literal, TypeVar
 
 import ccxt.async_support as ccxt_async
 
+from cockpit.secrets import redact
+
 T = TypeVar("T")
 
 Operation = Literal["read", "query", "create", "cancel", "heartbeat"]
@@ -80,7 +82,8 @@ class KeyRejected(ExchangeFailure):
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
+    # An exchange may echo the request, key included, in its error text: it never goes further.
+    text = redact(str(error)).strip().splitlines()
     line = text[0] if text else type(error).__name__
     return line if len(line) <= 240 else line[:237] + "..."
 
