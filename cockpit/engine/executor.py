@@ -61,13 +61,13 @@ class Executor:
     async def execute(
         self, orders: tuple[Order, ...], *, decision_seq: int, proposal_id: str | None
     ) -> Execution:
-        """Sends `orders` one by one; returns their results. Each intent is committed to the
-        journal before its order leaves."""
-        results = []
-        for index, order in enumerate(orders):
-            order = replace(order, client_order_id=client_order_id(decision_seq, index, self._id_tag))
-            if order.order_type == "stop_market":
-                await self._replace_stops(order, proposal_id)
+        """Sends `orders` one by one; returns their results. Every intent of the decision is
+        committed to the journal before the first order leaves."""
+        # Every intent of the decision is committed before the first order leaves: a crash
+        # between two sends leaves the rest journaled, for the restart to resolve or send once.
+        orders = tuple(replace(order, client_order_id=client_order_id(decision_seq, index, self._id_tag))
+                       for index, order in enumerate(orders))
+        for order in orders:
             await self._journal.append(
                 "order",
                 order_payload(order),
@@ -76,6 +76,10 @@ class Executor:
                 proposal_id=proposal_id,
                 client_order_id=order.client_order_id,
             )
+        results = []
+        for order in orders:
+            if order.order_type == "stop_market":
+                await self._replace_stops(order, proposal_id)
             results.append(await self._send(order, proposal_id))
         return Execution(tuple(results))
 

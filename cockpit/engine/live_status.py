@@ -17,7 +17,7 @@ from cockpit.domain.risk import RiskSnapshot, assess
 from cockpit.domain.scenarios import StressReport, scenarios_for, stress_report
 from cockpit.domain.types import Gate, Order, State
 from cockpit.engine.live_bootstrap import exchange_for, live_symbols
-from cockpit.engine.status import _Empty, _finite, _open_read_only, position_json, risk_json
+from cockpit.engine.status import EmptyJournal, _finite, open_read_only, position_json, risk_json
 from cockpit.journal import kinds
 from cockpit.journal.errors import JournalError
 from cockpit.venues.exchange_errors import ExchangeFailure
@@ -98,8 +98,8 @@ async def _journal_gate(path: Path, account: str) -> tuple[Gate, str]:
     if not path.exists():
         return Gate.ACTIVE, "no journal yet"
     try:
-        journal = await _open_read_only(path)
-    except _Empty:
+        journal = await open_read_only(path)
+    except EmptyJournal:
         return Gate.ACTIVE, "no journal yet"
     async with journal:
         rows = await journal.entries(kinds=[kinds.GATE], account=account, newest_first=True, limit=1)

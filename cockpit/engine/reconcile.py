@@ -78,6 +78,7 @@ async def journal_view(journal: Journal, account: str) -> JournalView:
     """Returns the journal's positions (from the newest RECONCILE baseline, plus later fills),
     the orders it believes rest, and the intents without an outcome."""
     view = JournalView()
+    intents: dict[str, Entry] = {}
     rows = await journal.entries(account=account)
     if rows:
         view.last_seen = rows[-1].ts
@@ -93,12 +94,12 @@ async def journal_view(journal: Journal, account: str) -> JournalView:
                 o.get("limit_price"), o["client_order_id"], o.get("stop_price"),
             ) for o in entry.payload.get("orders", []) if o.get("client_order_id")}
         elif entry.kind == kinds.ORDER:
-            view.pending[cid] = entry
+            view.pending[cid] = intents[cid] = entry
         elif entry.kind == kinds.ORDER_RESULT:
             status = entry.payload.get("status")
-            order_row = view.pending.get(cid)
-            if status == "open" and order_row is not None:
-                view.resting[cid] = order_from_entry(order_row)
+            # An intent found "not_sent" at a restart and sent then is answered twice.
+            if status == "open" and cid in intents:
+                view.resting[cid] = order_from_entry(intents[cid])
             if status in TERMINAL or status == "open":
                 view.pending.pop(cid, None)
             if status != "open":

@@ -152,7 +152,7 @@ def _leverage(value: float) -> str:
     return f"{value:.2f}x" if math.isfinite(value) else "∞"
 
 
-async def _open_read_only(path: Path) -> Journal:
+async def open_read_only(path: Path) -> Journal:
     """Returns a Journal on a read-only connection. Journal.open would create a missing file,
     migrate an old one and take a write transaction to do so: none of that belongs in a status
     command that runs beside the owner. An append on this Journal fails (read-only database)."""
@@ -177,7 +177,7 @@ async def _open_read_only(path: Path) -> Journal:
     if version != schema.current_version():
         await db.close()
         if version == 0:
-            raise _Empty()
+            raise EmptyJournal()
         if version > schema.current_version():
             raise JournalError(
                 f"{path} has schema version {version}, but this cockpit only knows up to "
@@ -189,7 +189,7 @@ async def _open_read_only(path: Path) -> Journal:
     return Journal(db, path, time.time)
 
 
-class _Empty(Exception):
+class EmptyJournal(Exception):
     """A SQLite file without a single table: nothing was ever journaled in it."""
 
 
@@ -261,8 +261,8 @@ async def read_status(config: Config, journal_path: str | Path) -> AccountStatus
     if not path.exists():
         return NothingToReport(f"no journal at {path}: no account to report")
     try:
-        journal = await _open_read_only(path)
-    except _Empty:
+        journal = await open_read_only(path)
+    except EmptyJournal:
         return NothingToReport(f"the journal at {path} is empty: no account to report")
     async with journal:
         account = await latest_account(journal)

@@ -31,6 +31,7 @@ DENIED        denied        {reason}
 ORDER         order         {side, quantity, reduce_only, order_type[, limit_price][, stop_price]}
               order_type is market | limit | stop_market (a protective stop, reduce-only).
               The intent, written and committed BEFORE the order is sent; client_order_id set.
+              All intents of one decision are committed before its first order leaves.
 ORDER_RESULT  order_result  {status: filled | rejected | unknown | open | cancelled, reason}
               What the venue answered; "unknown" is resolved later by querying, never re-sending.
               "not_sent": the exchange never received it (not found after the grace period);

@@ -164,11 +164,12 @@ async def resting_stops(journal: Journal, account: str) -> list[Order]:
     venue, so a stop the trader approved is not silently lost with the process."""
     rows = await journal.entries(kinds=[kinds.ORDER, kinds.ORDER_RESULT, kinds.FILL, kinds.FLATTEN], account=account)
     resting: dict[str, Order] = {}
+    sent: dict[str, Order] = {}  # stop intents not yet answered: a crash may have kept them home
     for entry in rows:
         cid = entry.client_order_id or ""
         if entry.kind == kinds.ORDER and entry.payload.get("order_type") == "stop_market":
             try:
-                resting[cid] = Order(
+                sent[cid] = Order(
                     symbol=str(entry.symbol),
                     side=entry.payload["side"],
                     quantity=float(entry.payload["quantity"]),
@@ -179,7 +180,11 @@ async def resting_stops(journal: Journal, account: str) -> list[Order]:
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise _unusable(entry, exc) from None
-        elif entry.kind == kinds.ORDER_RESULT and entry.payload.get("status") != "open":
+        elif entry.kind == kinds.ORDER_RESULT and entry.payload.get("status") == "open":
+            if cid in sent:
+                resting[cid] = sent.pop(cid)
+        elif entry.kind == kinds.ORDER_RESULT:
+            sent.pop(cid, None)
             resting.pop(cid, None)
         elif entry.kind == kinds.FILL:
             resting.pop(cid, None)

@@ -10,30 +10,15 @@ import asyncio
 import math
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 import ccxt.async_support as ccxt_async
 
 from cockpit.domain.types import Instrument, Tick
 from cockpit.venues.base import SourceLabel
+from cockpit.venues.exchange import point_at
 from cockpit.venues.instruments import instrument_for_base
 
 MAX_BACKOFF = 10.0  # seconds between retries while the exchange is unreachable
-
-
-def _point_at(exchange: Any, api_url: str) -> None:
-    """Sends every API host of `exchange` to `api_url`, keeping each endpoint's path."""
-    target = urlsplit(api_url.rstrip("/"))
-
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, str) and value.startswith(("http://", "https://")):
-            parts = urlsplit(value)
-            return urlunsplit((target.scheme, target.netloc, target.path + parts.path, parts.query, ""))
-        if isinstance(value, dict):
-            return {key: rewrite(item) for key, item in value.items()}
-        return value
-
-    exchange.urls["api"] = rewrite(exchange.urls["api"])
 
 
 def _tolerate_bad_tickers(exchange: Any) -> None:
@@ -116,7 +101,7 @@ class LiveTickerSource:
             exchange_factory = exchange_class
         self.exchange = exchange_factory(config)
         if api_url:
-            _point_at(self.exchange, api_url)
+            point_at(self.exchange, api_url)
         _tolerate_bad_tickers(self.exchange)
         # Binance's 24hr ticker: lastPrice, plus markPrice when the answer carries one.
         self._raw_fields = ("markPrice", "lastPrice") if exchange_id.startswith("binance") else None
