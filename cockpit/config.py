@@ -119,10 +119,10 @@ class PaperConfig(_Section):
 
 class MarketConfig(_Section):
     exchange: str = "binanceusdm"
-    """ccxt exchange id for live public prices."""
+    """ccxt exchange id for the paper account's live public prices ([exchange] api_url applies to it too)."""
 
     poll_seconds: float = Field(2.0, ge=0.2, le=60)
-    """Seconds between price polls on the live paper market."""
+    """Seconds between REST price polls while the exchange's websocket stream is down (or absent)."""
 
     connect_timeout_seconds: float = Field(4.0, gt=0, le=30)
     """If the exchange does not answer within this, fall back to the synthetic demo market."""

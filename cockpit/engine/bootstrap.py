@@ -39,6 +39,7 @@ class MarketChoice:
     replay_files: tuple[Path, ...] = field(default_factory=tuple)
     speed: float = 200.0
     grant_demo_book: bool = False  # a new synthetic-demo account opens holding a book
+    source: PriceSource | None = None  # the live source that answered the probe, reused
 
 
 async def choose_market(config: Config, *, demo: bool, replay: list[Path], speed: float) -> MarketChoice:
@@ -49,38 +50,24 @@ async def choose_market(config: Config, *, demo: bool, replay: list[Path], speed
         return MarketChoice("replay", f"paper-replay-{started}", "", tuple(replay), speed)
     if demo:
         return MarketChoice("demo", DEMO_ACCOUNT, "demo", grant_demo_book=True)
-    from cockpit.venues.live import LiveTickerSource
+    from cockpit.engine.public_market import open_public_source
 
-    probe = LiveTickerSource(
-        list(target_symbols(config)),
-        exchange_id=config.market.exchange,
-        timeout_seconds=config.market.connect_timeout_seconds,
-    )
-    try:
-        reachable = await probe.probe()
-    finally:
-        await probe.close()
-    if reachable:
-        return MarketChoice("live", LIVE_ACCOUNT, f"{config.market.exchange} public prices")
+    source = await open_public_source(config)
+    if source is not None:
+        return MarketChoice("live", LIVE_ACCOUNT, f"{config.market.exchange} public prices", source=source)
     return MarketChoice("demo", DEMO_ACCOUNT, "offline fallback", grant_demo_book=True)
 
 
 def make_source(choice: MarketChoice, config: Config, marks: dict[str, float]) -> PriceSource:
     """Returns the price source for `choice`; the demo market continues from the last marks."""
-    symbols = list(target_symbols(config))
+    if choice.source is not None:
+        return choice.source
     if choice.kind == "replay":
         from cockpit.venues.replay import ReplaySource
 
         return ReplaySource(list(choice.replay_files), speed=choice.speed)
     if choice.kind == "live":
-        from cockpit.venues.live import LiveTickerSource
-
-        return LiveTickerSource(
-            symbols,
-            exchange_id=config.market.exchange,
-            poll_seconds=config.market.poll_seconds,
-            timeout_seconds=config.market.connect_timeout_seconds,
-        )
+        raise ValueError("a live market choice carries its source (see choose_market)")
     from cockpit.venues.synthetic import SyntheticSource
 
     return SyntheticSource(seed=config.market.synthetic_seed, start_prices=marks or None)

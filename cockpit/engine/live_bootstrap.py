@@ -16,41 +16,16 @@ from cockpit.config import Config
 from cockpit.engine.bootstrap import start_engine
 from cockpit.engine.engine import Engine
 from cockpit.engine.fit_pool import FitPool
-from cockpit.engine.policy import target_symbols
+from cockpit.engine.public_market import exchange_for, fetch_history, traded_symbols
 from cockpit.engine.reconcile import Reconciler
 from cockpit.journal.store import Journal
-from cockpit.venues.exchange import Exchange
 from cockpit.venues.exchange_errors import ExchangeFailure
 from cockpit.venues.exchange_source import ExchangeSource
 from cockpit.venues.exchange_venue import ExchangeVenue
 
-HISTORY_BARS = 3000  # 4h bars (500 days) handed to the models at start
-
 
 class LiveStartError(RuntimeError):
     """Why a real account could not be started, as one line."""
-
-
-def live_symbols(config: Config) -> list[str]:
-    """Returns the symbols the account trades: the targets and the hedge leg."""
-    symbols = list(target_symbols(config))
-    if config.hedge.asset:
-        symbols.append(f"{config.hedge.asset}/USDT:USDT")
-    return symbols
-
-
-def exchange_for(config: Config, credentials: Any, factory: Callable[[dict], Any] | None = None) -> Exchange:
-    """Returns the configured Exchange (with `credentials`, or public-only when None)."""
-    settings = config.exchange
-    return Exchange(
-        settings.id or config.market.exchange,
-        credentials=credentials,
-        testnet=settings.testnet if settings.id else False,
-        api_url=settings.api_url,
-        timeout_seconds=settings.timeout_seconds,
-        taker_fee=config.paper.taker_fee,
-        factory=factory,
-    )
 
 
 async def open_live_engine(
@@ -73,9 +48,9 @@ async def open_live_engine(
                 f"{settings.id}: this API key may withdraw funds; create a trade-only key (no withdrawals, "
                 "IP allow-list) and use that one"
             )
-        instruments = await exchange.instruments(live_symbols(config))
+        instruments = await exchange.instruments(traded_symbols(config))
         if not instruments:
-            raise LiveStartError(f"{settings.id} lists none of {', '.join(live_symbols(config))}")
+            raise LiveStartError(f"{settings.id} lists none of {', '.join(traded_symbols(config))}")
         symbols = list(instruments)
         await exchange.prepare(symbols, margin_mode=settings.margin_mode, leverage=settings.leverage)
         marks = {symbol: mark for symbol, (mark, _) in (await exchange.marks(symbols)).items()}
@@ -89,12 +64,7 @@ async def open_live_engine(
         ).run(marks)
         balance, positions = await exchange.account(symbols)
         resting = await exchange.open_orders(symbols)
-        history = {}
-        for symbol in symbols:
-            try:
-                history[symbol] = await exchange.closes(symbol, bars=HISTORY_BARS)
-            except ExchangeFailure:
-                pass  # the models then wait for bars, as on a replay
+        history = await fetch_history(exchange, symbols)
     except ExchangeFailure as failure:
         await exchange.close()
         raise LiveStartError(f"{settings.id}: {failure}") from None

@@ -16,7 +16,7 @@ from cockpit.config import PASSPHRASE_EXCHANGES, Config
 from cockpit.domain.risk import RiskSnapshot, assess
 from cockpit.domain.scenarios import StressReport, scenarios_for, stress_report
 from cockpit.domain.types import Gate, Order, State
-from cockpit.engine.live_bootstrap import exchange_for, live_symbols
+from cockpit.engine.public_market import exchange_for, traded_symbols
 from cockpit.engine.status import EmptyJournal, _finite, open_read_only, position_json, risk_json
 from cockpit.journal import kinds
 from cockpit.journal.errors import JournalError
@@ -125,7 +125,7 @@ async def read_live_status(config: Config, journal_path: Path) -> LiveStatus:
         raise LiveStatusError(f"no API key for {settings.id}: set COCKPIT_API_KEY and COCKPIT_API_SECRET, or use the OS keyring")
     exchange = exchange_for(config, credentials)
     try:
-        instruments = await exchange.instruments(live_symbols(config))
+        instruments = await exchange.instruments(traded_symbols(config))
         symbols = list(instruments)
         balance, positions = await exchange.account(symbols)
         marks = {symbol: mark for symbol, (mark, _) in (await exchange.marks(symbols)).items()}

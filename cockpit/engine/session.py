@@ -74,9 +74,14 @@ class Session:
             choice = self._choice or await choose_market(
                 self.config, demo=self._demo, replay=self._replay, speed=self._speed
             )
-            self.engine = await open_engine(
-                self.config, choice, self._journal, source=self._source, fit_pool=self._fit_pool, clock=self._clock
-            )
+            try:
+                self.engine = await open_engine(
+                    self.config, choice, self._journal, source=self._source, fit_pool=self._fit_pool, clock=self._clock
+                )
+            except BaseException:
+                if choice.source is not None and choice.source is not self._source:
+                    await choice.source.close()
+                raise
             return self.engine
         except Exception:
             await self.close("failed to start")

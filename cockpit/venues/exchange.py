@@ -304,18 +304,34 @@ class Exchange:
         ExchangeFailure when the stream breaks; the caller restarts it or falls back to REST."""
         if not self.client.has.get("watchMarkPrices"):
             raise NotFound("not found: this exchange has no mark price stream")
+        # With ccxt's default "new updates" a push that lands while nobody awaits the stream is
+        # lost: two symbols pushed in one batch would only ever give the first. So every answer
+        # is the whole cache, and a symbol counts as updated when its event time moved.
+        self.client.newUpdates = False
+        # What a previous stream left in the cache is not news: only pushes from now on count.
+        cache = getattr(self.client, "tickers", None) or {}
+        seen: dict[str, Any] = {s: row.get("timestamp") for s, row in cache.items() if isinstance(row, Mapping)}
         while True:
             try:
                 answer = await self.client.watch_mark_prices(symbols)
             except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and not task.cancelling():
+                    return  # not our cancellation: close() cancelled ccxt's pending future
                 raise
             except Exception as error:  # noqa: BLE001 - classified right here
                 raise classify(error) from None
-            if isinstance(answer, Mapping):
-                prices = {s: p for s, row in answer.items() if s in symbols and isinstance(row, Mapping)
-                          and (p := _optional(row.get("markPrice"))) is not None}
-                if prices:
-                    yield prices
+            if not isinstance(answer, Mapping):
+                continue
+            prices = {}
+            for symbol, row in answer.items():
+                if symbol not in symbols or not isinstance(row, Mapping):
+                    continue
+                mark, stamp = _optional(row.get("markPrice")), row.get("timestamp")
+                if mark is not None and (stamp is None or seen.get(symbol) != stamp):
+                    prices[symbol], seen[symbol] = mark, stamp
+            if prices:
+                yield prices
 
     # ---- orders -------------------------------------------------------------------------
 
@@ -474,8 +490,16 @@ class Exchange:
                 {"symbol": m, "countdownTime": int(seconds * 1000)}))
         return True
 
+    async def drop_streams(self) -> None:
+        """Closes the websocket connections (ccxt would wait on a dead one forever); REST calls
+        keep working, and the next watch opens a fresh connection."""
+        try:
+            await self.client.close_ws_clients()
+        except Exception:  # noqa: BLE001 - a broken socket is what is being dropped
+            pass
+
     async def close(self) -> None:
-        """Closes the HTTP session and any websocket."""
+        """Closes the HTTP session and any websocket; the client is unusable afterwards."""
         try:
             await self.client.close()
         except Exception:  # noqa: BLE001 - closing a broken session must not fail shutdown

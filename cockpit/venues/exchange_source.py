@@ -111,9 +111,7 @@ class ExchangeSource:
         finally:
             with contextlib.suppress(Exception):
                 await stream.aclose()
-            # A dead websocket must not be reused: ccxt would wait on it forever.
-            with contextlib.suppress(Exception):
-                await self.exchange.client.close()
+            await self.exchange.drop_streams()
 
     async def _from_rest(self, until: float) -> AsyncIterator[Tick]:
         backoff = self._poll_seconds
