@@ -268,7 +268,8 @@ def _flatten(args: argparse.Namespace, config: Config) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             return _fail("flatten needs --yes when there is no terminal to type FLATTEN in")
-        answer = input("Close every position and halt automation. Type FLATTEN to confirm: ")
+        where = f"the {config.exchange.account_name} account" if config.exchange.live else "the paper account"
+        answer = input(f"Close every position of {where} and halt automation. Type FLATTEN to confirm: ")
         if answer.strip() != "FLATTEN":
             print("not confirmed: nothing was done")
             return 1

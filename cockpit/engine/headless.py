@@ -1,5 +1,6 @@
 """`cockpit flatten` from a second shell: ask the running cockpit to flatten, or, when none is
-running, flatten the paper account stored in the journal directly."""
+running, flatten directly: the exchange account of a live config, else the paper account stored in
+the journal."""
 
 from __future__ import annotations
 
@@ -57,6 +58,27 @@ async def _ask_running_cockpit(journal: Journal, account: str, wait_seconds: flo
     )
 
 
+async def _flatten_on(venue, journal: Journal, account: str, *, id_tag: str = ""):
+    """Runs flatten_all on `venue` as `cockpit flatten`, halting the journaled gate."""
+    gate_rows = await journal.entries(kinds=["gate"], account=account, newest_first=True, limit=1)
+    previous_gate = gate_rows[0].payload.get("to", "ACTIVE") if gate_rows else "ACTIVE"
+
+    async def halt(reason: str) -> None:
+        await journal.append(
+            "gate", {"from": previous_gate, "to": "HALTED", "reason": reason, "key": "cockpit flatten"}, account=account
+        )
+
+    return await flatten_all(
+        venue=venue,
+        journal=journal,
+        executor=Executor(venue, journal, account, id_tag=id_tag),
+        account=account,
+        key="cockpit flatten",
+        origin="cli",
+        halt=halt,
+    )
+
+
 async def _flatten_here(config: Config, journal: Journal, account: str) -> HeadlessOutcome:
     paper = await rebuild_paper_account(journal, account)
     assert paper is not None
@@ -69,39 +91,68 @@ async def _flatten_here(config: Config, journal: Journal, account: str) -> Headl
         slippage=config.paper.slippage,
     )
     venue.set_marks(paper.marks)
-    gate_rows = await journal.entries(kinds=["gate"], account=account, newest_first=True, limit=1)
-    previous_gate = gate_rows[0].payload.get("to", "ACTIVE") if gate_rows else "ACTIVE"
-
-    async def halt(reason: str) -> None:
-        await journal.append(
-            "gate", {"from": previous_gate, "to": "HALTED", "reason": reason, "key": "cockpit flatten"}, account=account
-        )
-
-    report = await flatten_all(
-        venue=venue,
-        journal=journal,
-        executor=Executor(venue, journal, account),
-        account=account,
-        key="cockpit flatten",
-        origin="cli",
-        halt=halt,
-    )
+    report = await _flatten_on(venue, journal, account)
     return HeadlessOutcome(f"{account}: {report.summary()} (at the last journaled prices)", report.flat)
 
 
+async def _flatten_on_exchange(config: Config, journal: Journal, account: str) -> HeadlessOutcome:
+    """Cancels every open order and closes every position on the traded symbols of the exchange
+    account, with reduce-only market orders under journaled client ids; positions on other
+    symbols are named, not touched (they are not the cockpit's)."""
+    from cockpit.config import PASSPHRASE_EXCHANGES
+    from cockpit.engine.public_market import exchange_for, traded_symbols
+    from cockpit.secrets import SecretsError, load_credentials
+    from cockpit.venues.exchange_errors import ExchangeFailure
+    from cockpit.venues.exchange_venue import ExchangeVenue
+
+    settings = config.exchange
+    try:
+        credentials = load_credentials(settings.id, needs_passphrase=settings.id in PASSPHRASE_EXCHANGES)
+    except SecretsError as error:
+        return HeadlessOutcome(f"{error}; nothing was sent", False)
+    if credentials is None:
+        return HeadlessOutcome(
+            f"no API key for {settings.id}: set COCKPIT_API_KEY and COCKPIT_API_SECRET (or the OS keyring); nothing was sent",
+            False,
+        )
+    exchange = exchange_for(config, credentials)
+    try:
+        instruments = await exchange.instruments(traded_symbols(config))
+        symbols = list(instruments)
+        balance, positions = await exchange.account(symbols)
+        venue = ExchangeVenue(exchange, instruments, balance, positions, await exchange.open_orders(symbols),
+                              not_found_grace_seconds=settings.not_found_grace_seconds)
+        report = await _flatten_on(venue, journal, account, id_tag=journal.identity[:6])
+        _, everywhere = await exchange.account(None)
+    except ExchangeFailure as failure:
+        return HeadlessOutcome(
+            f"{account}: {failure}; flatten did not finish (every step so far is in the journal). "
+            "Run `cockpit flatten` again, or close on the exchange's own site", False)
+    finally:
+        await exchange.close()
+    others = ", ".join(f"{s} {p.quantity:+g}" for s, p in sorted(everywhere.items()) if s not in instruments)
+    note = f"; left alone, not traded by this cockpit: {others}" if others else ""
+    return HeadlessOutcome(f"{account}: {report.summary()}{note}", report.flat)
+
+
 async def headless_flatten(config: Config, journal_path, *, wait_seconds: float = REMOTE_WAIT_SECONDS) -> HeadlessOutcome:
-    """Flattens the newest paper account in the journal; returns what happened."""
-    if not os.path.exists(journal_path):
+    """Flattens the configured exchange account ([exchange] id), else the newest paper account in
+    the journal: through the running cockpit when one owns the journal, directly otherwise.
+    Returns what happened."""
+    live = config.exchange.live
+    if not live and not os.path.exists(journal_path):
         return HeadlessOutcome(f"no journal at {journal_path}: nothing to flatten", True)
     lock = OwnerLock(journal_path)
     owner = lock.acquire()
     try:
         async with await Journal.open(journal_path) as journal:
-            account = await latest_account(journal)
+            account = config.exchange.account_name if live else await latest_account(journal)
             if account is None:
                 return HeadlessOutcome("the journal holds no account: nothing to flatten", True)
-            if owner:
-                return await _flatten_here(config, journal, account)
-            return await _ask_running_cockpit(journal, account, wait_seconds)
+            if not owner:
+                return await _ask_running_cockpit(journal, account, wait_seconds)
+            if live:
+                return await _flatten_on_exchange(config, journal, account)
+            return await _flatten_here(config, journal, account)
     finally:
         lock.release()

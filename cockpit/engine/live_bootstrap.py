@@ -89,6 +89,11 @@ async def open_live_engine(
         clock=clock, halt_reason="" if reconciliation.agreed else reconciliation.summary(),
         order_id_tag=journal.identity[:6],
     )
+    if settings.dead_man_seconds > 0 and not exchange.has_dead_man_switch:
+        # Said once at start, where the trader looks: nothing cancels orders if cockpit dies here.
+        text = f"no dead-man's switch on {settings.id}: orders stay open if cockpit dies (README, Dead-man's switch)"
+        await journal.append("note", {"text": text}, account=account)
+        engine.announce(text)
     if not reconciliation.agreed:
         engine.announce(reconciliation.summary())
     return engine

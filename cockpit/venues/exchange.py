@@ -203,14 +203,14 @@ class Exchange:
             )
         return out
 
-    async def account(self, symbols: list[str]) -> tuple[Balance, dict[str, Position]]:
+    async def account(self, symbols: list[str] | None) -> tuple[Balance, dict[str, Position]]:
         """Returns the wallet balance (USDT, without unrealized PnL) and the open positions on
-        `symbols`, each with the liquidation price the exchange reports."""
+        `symbols` (None: every symbol), each with the liquidation price the exchange reports."""
         balance = await self._do("read", self.client.fetch_balance)
         positions = await self._do("read", self._fetch_positions(symbols))
         return Balance(self._wallet(balance)), self._positions(positions, symbols)
 
-    def _fetch_positions(self, symbols: list[str]) -> Callable[[], Awaitable[Any]]:
+    def _fetch_positions(self, symbols: list[str] | None) -> Callable[[], Awaitable[Any]]:
         async def fetch() -> Any:
             answer = await self.client.fetch_positions(symbols)
             raw = getattr(self.client, "last_json_response", None)
@@ -232,12 +232,14 @@ class Exchange:
             raise Garbled(f"garbled answer: no {QUOTE} balance")
         return _number(quote.get("total"), f"{QUOTE} total")
 
-    def _positions(self, answer: Any, symbols: list[str]) -> dict[str, Position]:
+    def _positions(self, answer: Any, symbols: list[str] | None) -> dict[str, Position]:
         if not isinstance(answer, list):
             raise Garbled("garbled answer: positions are not a list")
         out: dict[str, Position] = {}
         for row in answer:
-            if not isinstance(row, Mapping) or row.get("symbol") not in symbols:
+            if not isinstance(row, Mapping) or not isinstance(row.get("symbol"), str):
+                continue
+            if symbols is not None and row["symbol"] not in symbols:
                 continue
             symbol = row["symbol"]
             contracts = _number(row.get("contracts") or 0.0, f"{symbol} contracts")
@@ -479,10 +481,18 @@ class Exchange:
             return answer["enableWithdrawals"] in (True, "true")
         return None
 
+    @property
+    def has_dead_man_switch(self) -> bool:
+        """Returns True where heartbeat() drives a dead-man's switch: Binance's countdownCancelAll.
+        Bybit's disconnect protection is not driven: Bybit enables it per account on request, it
+        fires when a private websocket drops, and it cannot be disarmed over the API, so a clean
+        quit would cancel the protective stops (README, Dead-man's switch)."""
+        return self.id.startswith("binance")
+
     async def heartbeat(self, symbols: list[str], seconds: float) -> bool:
         """Re-arms the exchange's dead-man's switch for `seconds` (0 disarms); returns False where
-        the exchange has none we drive. Binance: countdownCancelAll per symbol."""
-        if not self.id.startswith("binance"):
+        the exchange has none we drive (see has_dead_man_switch)."""
+        if not self.has_dead_man_switch:
             return False
         for symbol in symbols:
             market_id = self.client.market_id(symbol)

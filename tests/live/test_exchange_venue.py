@@ -230,3 +230,13 @@ def _tick():
     from cockpit.domain.types import Tick
 
     return Tick(BTC, 0.0, 60000.0, 60000.0, 60000.0)
+
+
+@pytest.mark.parametrize("exchange_id", ["bybit", "okx"])
+async def test_exchanges_without_a_driven_dead_man_switch_say_so_and_send_nothing(exchange_id):
+    exchange = Exchange(exchange_id, api_url="http://127.0.0.1:9")  # nothing listens: any request would fail
+    try:
+        assert exchange.has_dead_man_switch is False
+        assert await exchange.heartbeat(["BTC/USDT:USDT"], 120) is False
+    finally:
+        await exchange.close()
