@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="what to optimise (default risk_parity: it needs no return forecast)")
     targets.add_argument("--lookback-days", type=int, default=DEFAULT_LOOKBACK_DAYS, metavar="N",
                          help=f"days of history to estimate from (default {DEFAULT_LOOKBACK_DAYS})")
+    from cockpit.backtest.command import add_parser as add_backtest
+
+    add_backtest(commands, [_options(journal=False, top=False)])
     models = commands.add_parser("models", help="the forecast models: how they did on history")
     model_commands = models.add_subparsers(dest="models_command", metavar="evaluate", required=True)
     evaluate = model_commands.add_parser(
@@ -342,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
             return _targets(args, config)
         if args.command == "models":
             return _evaluate_models(args)
+        if args.command == "backtest":
+            from cockpit.backtest import command
+
+            return command.run(args, config, _fail)
         return _run_cockpit(args, config)
     except KeyboardInterrupt:
         return 130

@@ -198,6 +198,9 @@ class ExchangeConfig(_Section):
 class BreakersConfig(_Section):
     """Circuit breakers. "The day" is a rolling 24h of market time, marked to market."""
 
+    enabled: bool = True
+    """false switches the loss, funding and correlation breakers off (stale data stays): for backtest comparisons only; a real account refuses it."""
+
     position_day_loss: float = Field(0.15, gt=0, lt=1)
     """A position whose price moved this fraction against it over 24h trips (0.15 = 15%)."""
 
@@ -240,6 +243,9 @@ class SizingConfig(_Section):
 
     max_drawdown: float = Field(0.10, gt=0, lt=1)
     """Below the equity peak by more than this (0.10 = 10%), leverage may not rise: no catching up."""
+
+    drawdown_window_days: int = Field(30, ge=1, le=3650)
+    """The equity peak of that guard is the highest of the last this many days (a book stopped out flat can re-enter after it)."""
 
     kelly_win_probability: float = Field(0.0, ge=0, lt=1)
     """Your measured win rate, for Kelly sizing; 0 leaves Kelly out (it needs both figures)."""

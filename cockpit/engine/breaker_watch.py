@@ -120,7 +120,7 @@ class BreakerWatch:
         price (None before the first)."""
         limits = self._config.breakers
         out = [b.Reading(b.STALE_DATA, b.PORTFOLIO, price_age, self._config.market.stale_after_seconds)]
-        if market_time is None:
+        if market_time is None or not limits.enabled:
             return out
         equity_day_ago = self._equity.day_ago(market_time)
         out.append(b.Reading(b.PORTFOLIO_DAY_LOSS, b.PORTFOLIO,

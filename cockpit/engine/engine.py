@@ -9,7 +9,7 @@ import contextlib
 import logging
 import math
 import time
-from typing import Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 
 from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
@@ -301,17 +301,24 @@ class Engine:
         # housekeeping carry on meanwhile.
         while True:
             await asyncio.sleep(FORECAST_CHECK_SECONDS)
-            job = self._forecasts.due(self._market_time)
-            if job is None:
-                continue
             try:
-                self._publish()  # show "running" at once
-                for line in await self._forecasts.refit(job, self._fit_pool.run):
-                    await self.journal.append("model", {"event": "fit", "text": line}, account=self.account)
-                self._resize()
-                self._publish()
+                await self.refit_if_due()
             except Exception:  # noqa: BLE001 - a broken refit must not stop the next one
                 log.exception("model refit failed")
+
+    async def refit_if_due(self, run: Callable[[Callable[[], object]], Awaitable[object]] | None = None) -> bool:
+        """Runs the model refit due at the current market time, if any, through `run` (default:
+        the process pool), journals it and resizes; returns True when one ran. The fits see only
+        the bars folded in so far."""
+        job = self._forecasts.due(self._market_time)
+        if job is None:
+            return False
+        self._publish()  # show "running" at once
+        for line in await self._forecasts.refit(job, run or self._fit_pool.run):
+            await self.journal.append("model", {"event": "fit", "text": line}, account=self.account)
+        self._resize()
+        self._publish()
+        return True
 
     async def _housekeeping(self) -> None:
         # Expiry, staleness and remote flatten requests must work even when no price arrives.

@@ -41,6 +41,8 @@ async def open_live_engine(
     gate is HALTED when the reconciliation found a difference. Raises LiveStartError."""
     settings = config.exchange
     account = settings.account_name
+    if not config.breakers.enabled:
+        raise LiveStartError("[breakers] enabled = false is for backtests only: a real account always runs its circuit breakers")
     exchange = exchange_for(config, credentials)
     try:
         if await exchange.withdrawals_allowed():

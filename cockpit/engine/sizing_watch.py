@@ -85,7 +85,15 @@ class SizingWatch:
         self._targets = dict(targets)
         self._proxy = max(self._targets, key=lambda s: (abs(self._targets[s]), s)) if self._targets else None
         self._closes: dict[int, float] = {}  # UTC day number -> the last price of that day
-        self.peak_equity = peak_equity if math.isfinite(peak_equity) else 0.0
+        self._seed_peak = peak_equity if math.isfinite(peak_equity) else 0.0  # from the journal, until dated
+        self._day_peaks: dict[int, float] = {}  # UTC day number -> the highest equity that day
+
+    @property
+    def peak_equity(self) -> float:
+        """Returns the highest equity (USDT) of the last `sizing.drawdown_window_days` days: the
+        peak the anti-martingale guard measures from. A peak that old no longer holds the book
+        back, so an account stopped out flat in a drawdown can trade again after the window."""
+        return max(self._day_peaks.values(), default=self._seed_peak)
 
     def observe(self, market_time: float, marks: Mapping[str, float], equity: float) -> None:
         """Remembers the proxy's price as its day's close so far, and a new equity peak (USDT)."""
@@ -96,8 +104,15 @@ class SizingWatch:
                 self._closes[day] = price
                 if len(self._closes) > KEPT_DAYS:
                     del self._closes[min(self._closes)]
-        if math.isfinite(equity) and equity > self.peak_equity:
-            self.peak_equity = equity
+        if not (math.isfinite(equity) and math.isfinite(market_time)):
+            return
+        day = int(market_time // DAY_SECONDS)
+        if not self._day_peaks and self._seed_peak > 0:
+            self._day_peaks[day] = self._seed_peak  # the journal's peak counts from the restart
+        self._day_peaks[day] = max(self._day_peaks.get(day, equity), equity)
+        window = self._config.sizing.drawdown_window_days
+        for old in [d for d in self._day_peaks if d <= day - window]:
+            del self._day_peaks[old]
 
     def regime(self) -> RegimeReading | None:
         """Returns the rule-based regime on the remembered daily closes, or None before any."""

@@ -62,14 +62,15 @@ def _open_error(path: Path, exc: sqlite3.Error) -> JournalError:
     return JournalError(f"cannot open journal {path}: {text}")
 
 
-async def _configure(db: aiosqlite.Connection, path: Path) -> None:
+async def _configure(db: aiosqlite.Connection, path: Path, durable: bool) -> None:
     # busy_timeout first: switching to WAL itself needs a lock another process may hold.
     await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     rows = await db.execute_fetchall("PRAGMA journal_mode = WAL")
     mode = str(rows[0][0]).lower() if rows else ""
     if mode != "wal":
         raise JournalError(f"cannot open journal {path}: WAL mode unavailable (got {mode!r})")
-    await db.execute("PRAGMA synchronous = FULL")
+    # A backtest's journal is rebuilt by running it again: it need not survive a power cut.
+    await db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
 
 
 async def _identity(db: aiosqlite.Connection) -> str:
@@ -98,9 +99,10 @@ class Journal:
         )
 
     @classmethod
-    async def open(cls, path: str | Path, *, clock: Callable[[], float] = time.time) -> "Journal":
+    async def open(cls, path: str | Path, *, clock: Callable[[], float] = time.time, durable: bool = True) -> "Journal":
         """Returns an open Journal on `path`, creating the file and its parent directories and
         migrating an older schema forward. `clock` gives the default row time, epoch seconds.
+        `durable` False skips the disk flush per row (backtests only: a crash may lose rows).
 
         Raises JournalError if the file is not a SQLite database, is not a cockpit journal, has a
         newer schema than this code, or cannot be opened.
@@ -120,7 +122,7 @@ class Journal:
         except sqlite3.Error as exc:
             raise _open_error(path, exc) from exc
         try:
-            await _configure(db, path)
+            await _configure(db, path, durable)
             await schema.migrate(db, str(path))
         except sqlite3.Error as exc:
             await db.close()

@@ -71,6 +71,10 @@ class FundingSchedule:
         series[symbol] = list(pairs)
         return FundingSchedule(series, self.default_rate)
 
+    def series(self, symbol: str) -> list[tuple[float, float]]:
+        """Returns `symbol`'s (settlement time epoch s, rate per 8h) pairs, oldest first."""
+        return list(zip(self._times.get(symbol, []), self._rates.get(symbol, [])))
+
     def rate(self, symbol: str, timestamp: float) -> float:
         """Returns the rate per 8h (fraction) of `symbol`'s settlement at or just before
         `timestamp`; the default rate outside the series (before its first settlement or more

@@ -186,7 +186,9 @@ class ReplaySource:
         """Returns the instruments replayed, keyed by ccxt symbol (default tiers and precision)."""
         return dict(self._instruments)
 
-    def _timeline(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def timeline(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Returns every bar in time order as arrays: close time (epoch s), the symbol's index in
+        `bars`, close, high and low (USDT)."""
         parts = [
             (
                 bars["open_time"].to_numpy() + self.bar_seconds[symbol],
@@ -205,7 +207,7 @@ class ReplaySource:
         """Yields Ticks in time order (timestamp = bar close time, epoch seconds), sleeping
         1/speed seconds between bar times; no sleep when speed <= 0 or infinite."""
         symbols = list(self.bars)
-        times, which, close, high, low = self._timeline()
+        times, which, close, high, low = self.timeline()
         pause = 1.0 / self.speed if self.speed > 0 and math.isfinite(self.speed) else 0.0
         previous = None
         for i in range(len(times)):

@@ -141,3 +141,17 @@ async def test_the_engine_aims_at_the_sized_leverage_with_the_product_defaults(t
         assert "regime consolidation" in proposal.reason
     finally:
         await journal.close()
+
+
+def test_a_peak_older_than_the_window_no_longer_holds_a_flat_book_back():
+    # Stopped out flat 15 % below the peak: the guard keeps the aim at 0x (the current leverage)...
+    watch = SizingWatch(config(sizing={"drawdown_window_days": 30}), TARGETS, peak_equity=10_000.0)
+    watch.observe(T0, {BTC: 60_000.0}, 8_500.0)
+    assert decide(watch, equity=8_500.0, notional=0.0).decision.leverage == 0.0
+    # ...for 30 days; then the peak is the best equity of the last 30 days, and it may re-enter.
+    watch.observe(T0 + 29 * 86_400, {BTC: 60_000.0}, 8_500.0)
+    assert watch.peak_equity == 10_000.0
+    watch.observe(T0 + 31 * 86_400, {BTC: 60_000.0}, 8_500.0)
+    assert watch.peak_equity == 8_500.0
+    free = decide(watch, equity=8_500.0, notional=0.0).decision
+    assert free.leverage > 1.0 and free.binding_cap != "anti_martingale"
