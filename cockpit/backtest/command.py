@@ -31,8 +31,9 @@ def add_parser(commands, parents: list[argparse.ArgumentParser]) -> None:
     backtest.add_argument("--to", dest="end", metavar="DATE", help="end (UTC, exclusive)")
     backtest.add_argument("--json", dest="json_out", type=Path, metavar="OUT", help="also write the results as JSON")
     backtest.add_argument("--plot", action="store_true", help="add equity and drawdown charts")
-    backtest.add_argument("--strategies", default=",".join(STRATEGIES), metavar="A,B",
-                          help=f"which to run (default all: {', '.join(STRATEGIES)})")
+    compared = [name for name in STRATEGIES if name != "sma_cross"]
+    backtest.add_argument("--strategies", default=",".join(compared), metavar="A,B",
+                          help=f"which to run (default: {', '.join(compared)}; also sma_cross, a 20/50-bar moving-average cross)")
     backtest.add_argument("--delay-bars", type=int, default=1, metavar="N",
                           help="bars between a proposal and the scripted approval (default 1)")
     backtest.add_argument("--veto", type=float, default=0.0, metavar="P",

@@ -31,7 +31,7 @@ from cockpit.config import Config
 from cockpit.domain.performance import Performance, performance
 from cockpit.domain.rebalance import plan_rebalance, rebalance_orders
 from cockpit.domain.risk import account_equity
-from cockpit.domain.types import Balance, Instrument, State
+from cockpit.domain.types import Balance, Instrument, Order, State, Tick
 from cockpit.engine.engine import Engine
 from cockpit.engine.policy import target_symbols
 from cockpit.journal.store import Journal
@@ -45,6 +45,8 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "static_3x": {"baseline": 3.0, "rebalance": True},
     "static_10x": {"baseline": 10.0, "rebalance": True},
     "cockpit": {"overrides": {}},
+    # Not in the comparison: the simple signal strategy the engine's throughput is measured on.
+    "sma_cross": {"signal": (20, 50)},
     "cockpit_no_breakers": {"overrides": {"breakers": {"enabled": False}}},
     "cockpit_continuous": {"overrides": {"rebalance": {"mode": "continuous"}}},
     "cockpit_interval_4h": {"overrides": {"rebalance": {"mode": "interval", "interval_hours": 4.0}}},
@@ -189,21 +191,29 @@ async def run_cockpit(spec: StrategySpec, config: Config, history: History, jour
                                     resume_after_seconds=spec.resume_after_hours * 3600, seed=spec.seed)
         times = history.times[first:]
         equity = np.empty(times.size)
-        for k, index in enumerate(range(first, history.times.size)):
-            clock.now = float(history.times[index])
-            for tick in history.ticks_at(index):
-                await engine.on_tick(tick)
-            await engine.refit_if_due(_inline)
-            await approver.step(index, clock.now)
-            equity[k] = engine.snapshot.risk.equity
-            if progress is not None and (k % 50 == 0 or k == times.size - 1):
-                progress(spec.title, k + 1, times.size)
+        await _loop(engine, approver, history, first, clock, equity, spec, progress)
         await journal.append("stop", {"reason": "backtest finished"}, account=account)
         counts = await _decision_counts(journal, account)
     finally:
         await journal.close()
     return StrategyResult(spec.title, times, equity, venue.ledger, resumes=approver.resumes,
                           seconds=time.perf_counter() - started, bars=int(times.size), journal=str(journal_path), **counts)
+
+
+async def _loop(engine: Engine, approver: ScriptedApprover, history: History, first: int, clock: MarketClock,
+                equity: np.ndarray, spec: StrategySpec, progress: Progress | None) -> None:
+    """Feeds the bars from `first` on: ticks, due refits, the approver; records equity. Fits run
+    in this process, awaited at the bar they are due: the run repeats exactly. (A process pool
+    was tried: shipping the fitted models to and fro cost more than the second core gave.)"""
+    for k, index in enumerate(range(first, history.times.size)):
+        clock.now = float(history.times[index])
+        for tick in history.ticks_at(index):
+            await engine.on_tick(tick)
+        await engine.refit_if_due(_inline)
+        await approver.step(index, clock.now)
+        equity[k] = engine.snapshot.risk.equity
+        if progress is not None and (k % 50 == 0 or k == equity.size - 1):
+            progress(spec.title, k + 1, equity.size)
 
 
 def baseline_weights(config: Config, symbols) -> dict[str, float]:
@@ -263,6 +273,59 @@ def _baseline_orders(state: State, weights: Mapping[str, float], leverage: float
     return plan.orders if plan is not None else ()
 
 
+def sma_signal(closes: np.ndarray, fast: int, slow: int) -> np.ndarray:
+    """Returns True where the `fast`-bar mean of `closes` is above the `slow`-bar mean (both
+    known at that bar's close), False before `slow` bars exist."""
+    sums = np.concatenate(([0.0], np.cumsum(closes)))
+    above = np.zeros(closes.size, dtype=bool)
+    if closes.size >= slow:
+        fast_mean = (sums[slow:] - sums[slow - fast:-fast]) / fast
+        slow_mean = (sums[slow:] - sums[:-slow]) / slow
+        above[slow - 1:] = fast_mean > slow_mean
+    return above
+
+
+async def run_signal(spec: StrategySpec, config: Config, history: History, fast: int, slow: int,
+                     progress: Progress | None = None) -> StrategyResult:
+    """Runs a moving-average cross on the first symbol: all in at 1x while the fast mean is above
+    the slow one, flat otherwise, trading at the bar close on the same venue as every strategy."""
+    started = time.perf_counter()
+    symbol = history.symbols[0]
+    first = int(np.flatnonzero(np.isfinite(history.close[symbol]))[0])
+    clock = MarketClock(float(history.times[first]))
+    paper = config.paper
+    venue = BacktestVenue(history.instruments, Balance(config.account.starting_balance), bar_seconds=history.bar_seconds,
+                          seed=spec.seed, taker_fee=paper.taker_fee, slippage=paper.slippage, funding=history.funding,
+                          clock=clock)
+    closes, highs, lows = history.close[symbol], history.high[symbol], history.low[symbol]
+    signal = sma_signal(np.nan_to_num(closes[first:], nan=0.0), fast, slow)
+    step = history.instruments[symbol].step_size
+    times = history.times[first:]
+    equity = np.empty(times.size)
+    for k in range(times.size):
+        index = first + k
+        clock.now = float(times[k])
+        price = float(closes[index])
+        venue.observe(Tick(symbol, clock.now, price, float(highs[index]), float(lows[index])))
+        balance, positions = venue.account()
+        held = positions.get(symbol)
+        quantity = held.quantity if held is not None else 0.0
+        value = balance.wallet + (quantity * (price - held.entry_price) if held is not None else 0.0)
+        if signal[k] and quantity == 0 and value > 0:
+            size = math.floor(value / (price * (1 + paper.slippage + paper.taker_fee)) / step) * step
+            if size > 0:
+                await venue.submit(Order(symbol, "buy", size))
+        elif not signal[k] and quantity > 0:
+            await venue.submit(Order(symbol, "sell", quantity, reduce_only=True))
+        balance, positions = venue.account()
+        held = positions.get(symbol)
+        equity[k] = balance.wallet + (held.quantity * (price - held.entry_price) if held is not None else 0.0)
+        if progress is not None and (k % 2000 == 0 or k == times.size - 1):
+            progress(spec.title, k + 1, times.size)
+    return StrategyResult(spec.title, times, equity, venue.ledger, seconds=time.perf_counter() - started,
+                          bars=int(times.size))
+
+
 def run_strategy(spec: StrategySpec, progress: Progress | None = None) -> StrategyResult:
     """Runs `spec` start to end in this process (its own event loop); returns its result."""
     import tempfile
@@ -275,5 +338,7 @@ def run_strategy(spec: StrategySpec, progress: Progress | None = None) -> Strate
                            base_funding_rate=config.paper.funding_rate)
     if "baseline" in kind:
         return asyncio.run(run_baseline(spec, config, history, kind["baseline"], kind["rebalance"], progress))
+    if "signal" in kind:
+        return asyncio.run(run_signal(spec, config, history, *kind["signal"], progress=progress))
     journal = Path(spec.journal) if spec.journal else Path(tempfile.mkdtemp(prefix="cockpit-backtest-")) / f"{spec.title}.sqlite"
     return asyncio.run(run_cockpit(spec, config, history, journal, progress))

@@ -27,7 +27,7 @@ class StudyRequest:
     start: str | None = None
     end: str | None = None
     config: Config = field(default_factory=Config)
-    strategies: tuple[str, ...] = tuple(STRATEGIES)
+    strategies: tuple[str, ...] = tuple(name for name in STRATEGIES if name != "sma_cross")
     delay_bars: int = 1
     veto_probability: float = 0.0
     resume_after_hours: float = 24.0

@@ -256,13 +256,16 @@ class ForecastWatch:
                 gc.freeze()
             models = self._models
             closes_by_symbol = {}
+            ready = []
             for track in self._tracks.values():
                 if track.count < MIN_FIT_BARS:
                     track.status, track.note = WAITING, f"{track.count} of {MIN_FIT_BARS} 4h bars"
                     continue
-                lines.append(await self._fit_one(track, job, run, models))
-                self._changes += 1
+                ready.append(track)
                 closes_by_symbol[track.symbol] = (list(track.times), list(track.closes))
+            # The assets' fits are independent: with more than one worker they run side by side.
+            lines += await asyncio.gather(*(self._fit_one(track, job, run, models) for track in ready))
+            self._changes += len(ready)
             if job.learn and closes_by_symbol:
                 lines += await self._fit_regimes(closes_by_symbol, run, models)
         finally:
