@@ -218,8 +218,11 @@ def measure_throughput(repeat: int) -> dict:
 def markdown(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     """Returns a Markdown table, first column left-aligned, the others right-aligned."""
     widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]
+
     def line(row):
-        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) + " |"
+        cells = (c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        return "| " + " | ".join(cells) + " |"
+
     rule = "|" + "|".join("-" * (w + 1) + ":" if i else "-" * (w + 2) for i, w in enumerate(widths)) + "|"
     return "\n".join([line(head), rule, *(line(row) for row in rows)])
 

@@ -297,29 +297,31 @@ async def run_signal(spec: StrategySpec, config: Config, history: History, fast:
     venue = BacktestVenue(history.instruments, Balance(config.account.starting_balance), bar_seconds=history.bar_seconds,
                           seed=spec.seed, taker_fee=paper.taker_fee, slippage=paper.slippage, funding=history.funding,
                           clock=clock)
-    closes, highs, lows = history.close[symbol], history.high[symbol], history.low[symbol]
-    signal = sma_signal(np.nan_to_num(closes[first:], nan=0.0), fast, slow)
+    closes = np.nan_to_num(history.close[symbol][first:], nan=0.0)
+    signal = sma_signal(closes, fast, slow).tolist()
     step = history.instruments[symbol].step_size
     times = history.times[first:]
     equity = np.empty(times.size)
-    for k in range(times.size):
-        index = first + k
-        clock.now = float(times[k])
-        price = float(closes[index])
-        venue.observe(Tick(symbol, clock.now, price, float(highs[index]), float(lows[index])))
+    # Plain floats: indexing numpy arrays bar by bar costs more than the venue's own work.
+    rows = zip(times.tolist(), closes.tolist(), history.high[symbol][first:].tolist(), history.low[symbol][first:].tolist())
+    for k, (now, price, high, low) in enumerate(rows):
+        clock.now = now
+        venue.observe(Tick(symbol, now, price, high, low))
         balance, positions = venue.account()
         held = positions.get(symbol)
-        quantity = held.quantity if held is not None else 0.0
-        value = balance.wallet + (quantity * (price - held.entry_price) if held is not None else 0.0)
-        if signal[k] and quantity == 0 and value > 0:
+        value = balance.wallet + (held.quantity * (price - held.entry_price) if held is not None else 0.0)
+        order = None
+        if signal[k] and held is None and value > 0:
             size = math.floor(value / (price * (1 + paper.slippage + paper.taker_fee)) / step) * step
-            if size > 0:
-                await venue.submit(Order(symbol, "buy", size))
-        elif not signal[k] and quantity > 0:
-            await venue.submit(Order(symbol, "sell", quantity, reduce_only=True))
-        balance, positions = venue.account()
-        held = positions.get(symbol)
-        equity[k] = balance.wallet + (held.quantity * (price - held.entry_price) if held is not None else 0.0)
+            order = Order(symbol, "buy", size) if size > 0 else None
+        elif not signal[k] and held is not None and held.quantity > 0:
+            order = Order(symbol, "sell", held.quantity, reduce_only=True)
+        if order is not None:
+            await venue.submit(order)
+            balance, positions = venue.account()
+            held = positions.get(symbol)
+            value = balance.wallet + (held.quantity * (price - held.entry_price) if held is not None else 0.0)
+        equity[k] = value
         if progress is not None and (k % 2000 == 0 or k == times.size - 1):
             progress(spec.title, k + 1, times.size)
     return StrategyResult(spec.title, times, equity, venue.ledger, seconds=time.perf_counter() - started,

@@ -130,7 +130,8 @@ class PaperVenue:
         low = tick.low if _valid_price(tick.low) else tick.price
         high = tick.high if _valid_price(tick.high) else tick.price
         low, high = min(low, tick.price), max(high, tick.price)
-        events.extend(self._trigger_stops(symbol, tick.price, low, high, tick.timestamp))
+        if self._stops:  # the common case in a replay has none: skip the bookkeeping
+            events.extend(self._trigger_stops(symbol, tick.price, low, high, tick.timestamp))
         position = self._positions.get(symbol)
         if position is None:
             return events
@@ -139,7 +140,8 @@ class PaperVenue:
             events.extend(self._check_isolated(position, extreme, tick.timestamp))
         else:
             events.extend(self._check_cross(symbol, extreme, tick.timestamp))
-        self._prune_stops()
+        if self._stops:
+            self._prune_stops()
         return events
 
     def _trigger_stops(
