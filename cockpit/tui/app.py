@@ -92,7 +92,7 @@ class CockpitApp(App):
         ui = self.session.config.ui
         yield StatusBar(id="status", watch_distance=ui.watch_distance, danger_distance=ui.danger_distance)
         yield PositionsTable(id="positions", watch_distance=ui.watch_distance, danger_distance=ui.danger_distance)
-        yield BreakerLine(id="breakers")
+        yield BreakerLine(id="breakers", enabled=self.session.config.breakers.enabled)
         yield ProposalsPanel(id="proposals")
         yield Static("", id="notice")
         yield Footer()

@@ -147,3 +147,14 @@ async def test_the_risk_screen_explains_the_aim_with_the_product_defaults(tmp_pa
         assert "reserve     0 USDT (0% of equity)" in text
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, RiskScreen))
+
+
+async def test_breakers_switched_off_in_the_config_say_so_on_the_dashboard(tmp_path):
+    from cockpit.tui.widgets.breaker_line import BreakerLine
+    from tests.support import config
+
+    app, source = make_app(tmp_path, cfg=config(breakers={"enabled": False}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started_with_a_proposal(pilot, app, source)
+        await until(pilot, lambda: "OFF" in str(app.query_one(BreakerLine).render()))
+        assert "only stale data is armed" in str(app.query_one(BreakerLine).render())

@@ -38,8 +38,10 @@ class BreakerLine(Widget):
     BreakerLine { height: 1; width: 1fr; padding: 0 1; background: $surface; color: $text-muted; }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, enabled: bool = True, **kwargs) -> None:
+        """`enabled` False: the config switched the breakers off, and the line says so."""
         super().__init__(**kwargs)
+        self._enabled = enabled
         self._content = Text("breakers: waiting for prices")
 
     def render(self) -> Text:
@@ -54,6 +56,9 @@ class BreakerLine(Widget):
 
     def _line(self, latches: tuple[BreakerState, ...]) -> Text:
         engaged = [latch for latch in latches if latch.engaged]
+        if not engaged and not self._enabled:
+            danger = self.app.theme_variables.get("liq-danger", "")
+            return Text("breakers: OFF ([breakers] enabled = false); only stale data is armed", style=f"bold {danger}")
         if not engaged:
             armed = len(latches)
             return Text(f"breakers: {armed} armed" if armed else "breakers: waiting for prices")
