@@ -38,8 +38,8 @@ from cockpit.journal.store import Journal
 
 Progress = Callable[[str, int, int], None]  # (strategy, bars done, bars in all)
 
-# What each named strategy is: a baseline's leverage (None = the cockpit), its rebalancing, and
-# the config overrides of a cockpit variant.
+# What each named strategy is: a baseline (gross leverage, and whether it rebalances), a signal
+# strategy (its moving-average lengths in bars), or a cockpit variant (overrides on the config).
 STRATEGIES: dict[str, dict[str, Any]] = {
     "hold_1x": {"baseline": 1.0, "rebalance": False},
     "static_3x": {"baseline": 3.0, "rebalance": True},
