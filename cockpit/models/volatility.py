@@ -59,6 +59,11 @@ from arch import arch_model
 
 from cockpit.models.vol_features import VARIANCE_FLOOR, as_returns
 
+# No bar's variance above a 100% standard deviation: beyond it a recursion has blown up (an EGARCH
+# fitted on too little data meeting a crash bar), and math.exp would overflow into a crash.
+VARIANCE_CEILING = 1.0
+_LOG_VARIANCE_CEILING = math.log(VARIANCE_CEILING)
+
 GARCH_MODELS = ("garch", "gjr", "egarch")
 BASELINES = ("ewma", "realized")
 ML_MODEL = "hgb"
@@ -200,10 +205,10 @@ def update(state: VarianceState, new_return: float) -> VarianceState:
             + state.gamma * z
             + state.beta * math.log(state.variance)
         )
-        return replace(state, variance=max(math.exp(log_next), VARIANCE_FLOOR))
+        return replace(state, variance=max(math.exp(min(log_next, _LOG_VARIANCE_CEILING)), VARIANCE_FLOOR))
     down = r < 0.0
     nxt = state.omega + (state.alpha + state.gamma * down) * r * r + state.beta * state.variance
-    return replace(state, variance=max(nxt, VARIANCE_FLOOR))
+    return replace(state, variance=min(max(nxt, VARIANCE_FLOOR), VARIANCE_CEILING))
 
 
 def step_variances(state: VarianceState, horizon_bars: int) -> np.ndarray:
@@ -221,7 +226,7 @@ def step_variances(state: VarianceState, horizon_bars: int) -> np.ndarray:
         log_level = math.log(state.variance)  # deterministic part of ln s2 at step k
         shocks = 1.0  # product of the shock factors accumulated up to step k
         for k in range(horizon_bars):
-            out[k] = math.exp(log_level) * shocks
+            out[k] = min(math.exp(min(log_level, _LOG_VARIANCE_CEILING)) * shocks, VARIANCE_CEILING)
             log_level = state.omega + state.beta * log_level
             if k < len(state.shock_mgf):
                 shocks *= state.shock_mgf[k]
@@ -354,9 +359,10 @@ def _state_from_arch(
         z = z_all[-1]
         log_next = omega + alpha * (abs(z) - _SQRT_2_OVER_PI) + gamma * z + beta * math.log(s2_last)
         shock = alpha * (np.abs(z_all) - _SQRT_2_OVER_PI) + gamma * z_all
-        mgf = tuple(
-            float(np.mean(np.exp(beta**j * shock))) for j in range(MAX_HORIZON_BARS - 1)
-        )
+        with np.errstate(over="ignore"):  # an overflow is caught below, as a fit too heavy to use
+            mgf = tuple(
+                float(np.mean(np.exp(beta**j * shock))) for j in range(MAX_HORIZON_BARS - 1)
+            )
         # ln s2_pct = ln s2_frac + ln(1e4): move the constant so the recursion runs in fractions.
         omega_frac = omega - (1.0 - beta) * math.log(scale2)
         variance = math.exp(log_next) / scale2
@@ -401,9 +407,11 @@ def fit_garch(
         if res is not None:
             params = np.asarray(res.params, dtype=np.float64)
             state = _state_from_arch(model, params, y_pct, np.asarray(res.conditional_volatility))
-            return GarchFit(
-                model, state, tuple(float(p) for p in params), r.size, float(res.loglikelihood)
-            )
+            if all(math.isfinite(x) for x in getattr(state, "shock_mgf", ())):
+                return GarchFit(
+                    model, state, tuple(float(p) for p in params), r.size, float(res.loglikelihood)
+                )
+            problem = "shocks too heavy: the multi-step forecast factors overflow"
     return _fallback(model, r, previous, problem or "fit failed")
 
 

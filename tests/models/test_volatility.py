@@ -429,3 +429,16 @@ def test_volatility_score_is_bounded_and_monotone(history, low, high):
     low, high = sorted((low, high))
     a, b = vol.volatility_score(history, low), vol.volatility_score(history, high)
     assert 0.0 <= a <= b <= 100.0
+
+
+def test_an_exploding_egarch_recursion_is_held_at_the_ceiling_not_an_overflow():
+    # Found by a backtest from 2020-06: an EGARCH fitted on few bars met a crash bar, and
+    # math.exp overflowed inside Engine.on_tick, which would have stopped a live cockpit.
+    blown = vol.RecursionState("egarch", omega=5.0, alpha=3.0, gamma=0.0, beta=0.99, variance=0.5,
+                               shock_mgf=(1e300,) * 10)
+    after = vol.update(blown, 40.0)  # |z| = 57
+    assert after.variance == vol.VARIANCE_CEILING
+    path = vol.step_variances(after, 6)
+    assert np.isfinite(path).all() and (path <= vol.VARIANCE_CEILING).all()
+    garch = vol.RecursionState("garch", omega=0.0, alpha=0.5, gamma=0.0, beta=0.9, variance=0.9)
+    assert vol.update(garch, 3.0).variance == vol.VARIANCE_CEILING
