@@ -109,10 +109,11 @@ class SizingWatch:
         day = int(market_time // DAY_SECONDS)
         if not self._day_peaks and self._seed_peak > 0:
             self._day_peaks[day] = self._seed_peak  # the journal's peak counts from the restart
+        if day not in self._day_peaks:  # a new day: the oldest may have left the window
+            window = self._config.sizing.drawdown_window_days
+            for old in [d for d in self._day_peaks if d <= day - window]:
+                del self._day_peaks[old]
         self._day_peaks[day] = max(self._day_peaks.get(day, equity), equity)
-        window = self._config.sizing.drawdown_window_days
-        for old in [d for d in self._day_peaks if d <= day - window]:
-            del self._day_peaks[old]
 
     def regime(self) -> RegimeReading | None:
         """Returns the rule-based regime on the remembered daily closes, or None before any."""
