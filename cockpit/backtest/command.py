@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable
@@ -101,10 +102,11 @@ def run(args: argparse.Namespace, config: Config, fail: Callable[[str], int]) ->
         stop()
     meta.update(data=[Path(d).name for d in args.data], funding=[Path(f).name for f in args.funding],
                 start=args.start, end=args.end, delay_bars=args.delay_bars, veto=args.veto, seed=args.seed)
-    print(strategy_table(results))
+    width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else None
+    print(strategy_table(results, width))
     if claims:
         print()
-        print(claims_table(claims))
+        print(claims_table(claims, width))
     if args.plot:
         print()
         print(plot(results))

@@ -33,8 +33,25 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: 
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
 
 
-def strategy_table(results: Sequence[StrategyResult]) -> str:
-    """Returns the table of every strategy's figures (money in USDT)."""
+# The columns a narrow terminal keeps, in this order.
+NARROW_COLUMNS = ("strategy", "final", "CAGR", "max DD", "Sharpe", "liq", "funding")
+
+
+def strategy_table(results: Sequence[StrategyResult], width: int | None = None) -> str:
+    """Returns the table of every strategy's figures (money in USDT); when it is wider than
+    `width` characters, only the NARROW_COLUMNS, with a line saying where the rest is."""
+    table = _full_table(results)
+    if width is None or len(table.splitlines()[0]) <= width:
+        return table
+    header = [cell.strip() for cell in table.splitlines()[0].strip("|").split("|")]
+    keep = [header.index(name) for name in NARROW_COLUMNS]
+    rows = [[cells[k] for k in keep] for cells in
+            ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])]
+    narrow = markdown_table([header[k] for k in keep], rows, [k > 0 for k in keep])
+    return narrow + f"\n({len(header) - len(keep)} more columns in a terminal {len(table.splitlines()[0])} wide, or with --json)"
+
+
+def _full_table(results: Sequence[StrategyResult]) -> str:
     header = ["strategy", "final", "CAGR", "max DD", "DD days", "Sharpe", "Sortino", "Calmar", "win", "recovery",
               "liq", "fees", "funding", "turnover", "props", "appr", "veto"]
     rows = []
@@ -48,10 +65,21 @@ def strategy_table(results: Sequence[StrategyResult]) -> str:
     return markdown_table(header, rows, [False] + [True] * (len(header) - 1))
 
 
-def claims_table(claims: Sequence[Claim]) -> str:
-    """Returns the table of claims with the measured numbers and the verdicts."""
-    return markdown_table(["claim", "measured", "verdict"], [[c.claim, c.measured, c.verdict] for c in claims],
-                          [False, False, False])
+def claims_table(claims: Sequence[Claim], width: int | None = None) -> str:
+    """Returns the table of claims with the measured numbers and the verdicts; when it is wider
+    than `width` characters, each claim as a short block of wrapped lines instead."""
+    table = markdown_table(["claim", "measured", "verdict"], [[c.claim, c.measured, c.verdict] for c in claims],
+                           [False, False, False])
+    if width is None or len(table.splitlines()[0]) <= width:
+        return table
+    import textwrap
+
+    blocks = []
+    for claim in claims:
+        lines = textwrap.wrap(f"{claim.verdict.upper()}: {claim.claim}", width)
+        lines += textwrap.wrap(claim.measured, width, initial_indent="  ", subsequent_indent="  ")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def _plain(value: float) -> float | None:

@@ -72,3 +72,28 @@ def test_the_kelly_claim_compares_sharpe():
     noisy = result("cockpit_fixed_kelly", 100 * np.cumprod(1 + 0.002 + 0.03 * rng.standard_normal(366)))
     assert kelly_claim({"cockpit": steady, "cockpit_fixed_kelly": noisy}).holds is True
     assert kelly_claim({"cockpit": noisy, "cockpit_fixed_kelly": steady}).holds is False
+
+
+def test_a_narrow_terminal_gets_the_key_columns_and_a_pointer_to_the_rest():
+    from cockpit.backtest.report import strategy_table
+
+    results = [result("cockpit", curve(145, 90)), result("static_3x", curve(150, 60))]
+    wide = strategy_table(results)
+    assert "Sortino" in wide and "turnover" in wide
+    narrow = strategy_table(results, width=80)
+    lines = narrow.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "Sortino" not in narrow and "| cockpit" in narrow and "Sharpe" in narrow
+    assert "10 more columns" in lines[-1] and "--json" in lines[-1]
+    assert strategy_table(results, width=500) == wide
+
+
+def test_a_narrow_terminal_gets_each_claim_as_wrapped_lines():
+    from cockpit.backtest.report import claims_table
+
+    claims = [kelly_claim({"cockpit": result("cockpit", curve(145, 90)),
+                           "cockpit_fixed_kelly": result("cockpit_fixed_kelly", curve(150, 60))})]
+    assert claims_table(claims).startswith("| claim")
+    narrow = claims_table(claims, width=80)
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    assert narrow.startswith(claims[0].verdict.upper() + ": regime-aware") and "Sharpe" in narrow
