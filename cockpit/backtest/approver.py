@@ -41,7 +41,7 @@ class ScriptedApprover:
     async def step(self, bar: int, market_time: float) -> None:
         """Looks at the screen at bar `bar` (market time `market_time`, epoch s) and decides."""
         engine = self._engine
-        for proposal in engine.snapshot.proposals:
+        for proposal in engine.pending_proposals():
             if bar - self._first_seen.setdefault(proposal.id, bar) < self._delay:
                 continue
             if self._veto and self._rng.random() < self._veto:
@@ -52,7 +52,7 @@ class ScriptedApprover:
 
     async def _maybe_resume(self, market_time: float) -> None:
         engine = self._engine
-        engaged = engine.gate is not Gate.ACTIVE or any(latch.engaged for latch in engine.snapshot.breakers)
+        engaged = engine.gate is not Gate.ACTIVE or engine.breakers_engaged()
         if not engaged:
             self._engaged_since = None
             return

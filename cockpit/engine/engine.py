@@ -143,9 +143,29 @@ class Engine:
         if self._reserve_baseline is None:
             self._reserve_baseline = self._risk().equity
         self._resize()
-        self.snapshot = self._build_snapshot()
+        self._snapshot: EngineSnapshot | None = None
 
     # ---- reading -------------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> EngineSnapshot:
+        """Returns the state as of the newest change, for the screen (built on first read after a
+        change: a backtest that never looks at it does not pay for it on every tick)."""
+        if self._snapshot is None or self._snapshot.version != self._version:
+            self._snapshot = self._build_snapshot()
+        return self._snapshot
+
+    def equity(self) -> float:
+        """Returns the account's equity at the latest marks, in USDT."""
+        return self._risk().equity
+
+    def pending_proposals(self) -> tuple[Proposal, ...]:
+        """Returns the proposals waiting for a decision, oldest first."""
+        return self._queue.pending()
+
+    def breakers_engaged(self) -> bool:
+        """Returns True while any circuit breaker is tripped or latched."""
+        return any(latch.engaged for latch in self._breakers.board())
 
     @property
     def gate(self) -> Gate:
@@ -273,7 +293,6 @@ class Engine:
         if notice is not None:
             self._notice = notice
         self._version += 1
-        self.snapshot = self._build_snapshot()
 
     # ---- the loop ------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import importlib
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
@@ -282,10 +282,17 @@ class ForecastWatch:
         learn = job.learn and returns.size >= LEARNING_MIN_BARS
         previous_status = track.status
         track.status = RUNNING
-        task = partial(models.fit_volatility, track.symbol, returns, previous=track.fit, learn=learn,
+        previous = track.fit
+        if previous is not None and not learn:
+            # The boosted trees are most of a fit's pickle (~150 KB); a daily refit neither reads
+            # nor changes them, so they stay in this process instead of crossing to the pool.
+            previous = replace(previous, hgb={})
+        task = partial(models.fit_volatility, track.symbol, returns, previous=previous, learn=learn,
                        configured=self._config.volatility_model, window=self._config.window_bars)
         try:
             fit = await run(task)
+            if not learn and track.fit is not None:
+                fit = replace(fit, hgb=track.fit.hgb)
         except Exception as error:  # noqa: BLE001 - a crashed fit leaves the last good one in use
             track.status = FAILED if track.fit is None else FALLBACK
             track.note = f"fit failed: {type(error).__name__}: {error}"
