@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import norm
 
 from cockpit.models.vol_features import (
@@ -44,6 +45,7 @@ from cockpit.models.vol_features import (
     hgb_variance,
     realized_variance_ahead,
 )
+from cockpit.models.variance_paths import horizon_variance_path
 from cockpit.models.volatility import (
     ALL_MODELS,
     ENSEMBLE,
@@ -56,11 +58,9 @@ from cockpit.models.volatility import (
     ensemble_weights,
     ewma_state,
     fit_garch,
-    horizon_variance,
     mse_variance,
     qlike,
     rolling_state,
-    update,
 )
 
 # Walk-forward defaults: a weekly refit on a rolling ~11-month window keeps a full 18k-bar BTC run
@@ -72,6 +72,9 @@ DEFAULT_WINDOW_BARS = 2000
 DEFAULT_ML_WINDOW_BARS = 6000
 DEFAULT_MIN_TRAIN = 1000
 ENSEMBLE_LOOKBACK = 120  # scored forecasts per model behind each ensemble weight (20 days of 4h)
+# Ensemble weights computed at once for this many origins: bounds the copied loss windows
+# (origins x ENSEMBLE_LOOKBACK floats, ~1 MB per model).
+_ORIGINS_PER_BATCH = 1024
 
 
 # --- Diebold-Mariano --------------------------------------------------------------------------
@@ -245,10 +248,6 @@ class _Run:
         self.refits = {m: 0 for m in models}
         self.notes: dict[str, list[FitNote]] = {m: [] for m in models}
 
-    def is_refit(self, i: int) -> bool:
-        """Returns whether the i-th origin is on the refit schedule."""
-        return i % self.refit_every == 0
-
     def train(self, t: int) -> np.ndarray:
         """Returns the fitting window that ends with the return at origin t (never beyond it)."""
         start = 0 if self.window is None else max(0, t + 1 - self.window)
@@ -258,28 +257,28 @@ class _Run:
 def _walk_recursion(run: _Run, model: str, realized_window: int) -> np.ndarray:
     """Returns per-origin horizon variances for a GARCH-family model or a baseline: refit on
     schedule (GARCH family only), otherwise advance the state by one bar."""
-    out = np.empty(run.origins.size)
+    n = run.origins.size
+    out = np.empty(n)
     fit: GarchFit | None = None
-    state: VarianceState | None = None
-    for i, t in enumerate(run.origins):
-        if model in GARCH_MODELS and run.is_refit(i):
-            tic = time.perf_counter()
+    # Origins that share one starting state: from one refit to the next, or all of them.
+    starts = list(range(0, n, run.refit_every)) if model in GARCH_MODELS else [0]
+    for start, stop in zip(starts, starts[1:] + [n]):
+        t = int(run.origins[start])
+        tic = time.perf_counter()
+        if model in GARCH_MODELS:
             fit = fit_garch(run.train(t), model, previous=fit)
-            run.seconds[model] += time.perf_counter() - tic
             run.refits[model] += 1
             if fit.status != "ok":
-                run.notes[model].append(FitNote(int(t), fit.status, fit.reason))
-            state = fit.state
-        elif state is None:
-            tic = time.perf_counter()
-            if model == "ewma":
-                state = ewma_state(run.train(t))
-            else:
-                state = rolling_state(run.r[: t + 1], realized_window)
-            run.seconds[model] += time.perf_counter() - tic
+                run.notes[model].append(FitNote(t, fit.status, fit.reason))
+            state: VarianceState = fit.state
+        elif model == "ewma":
+            state = ewma_state(run.train(t))
         else:
-            state = update(state, run.r[t])
-        out[i] = horizon_variance(state, run.horizon_bars)
+            state = rolling_state(run.r[: t + 1], realized_window)
+        run.seconds[model] += time.perf_counter() - tic
+        # The origins are consecutive bars, so the state advances by the returns after t.
+        ahead = run.r[run.origins[start + 1 : stop]]
+        out[start:stop] = horizon_variance_path(state, ahead, run.horizon_bars)
     return out
 
 
@@ -313,26 +312,63 @@ def _walk_hgb(run: _Run, ml_window, funding, bars_per_day, seed) -> np.ndarray:
             out[rows] = hgb_variance(fitted, features[block], base[block])
             continue
         run.notes[ML_MODEL].append(FitNote(t, "fallback_ewma", fitted.reason))
-        state = ewma_state(r[: t + 1])
-        for j, s in enumerate(block):
-            state = update(state, r[s]) if j else state
-            out[start + j] = horizon_variance(state, h)
+        out[rows] = horizon_variance_path(ewma_state(r[: t + 1]), r[block[1:]], h)
     return out
 
 
 def _walk_ensemble(forecasts, realized, horizon_bars, lookback):
-    """Returns the ensemble forecast per origin and the weights used, from past scored losses."""
+    """Returns the ensemble forecast per origin and the weights used, from past scored losses.
+
+    The weights are `ensemble_weights` of each model's last `lookback` scored losses. Where every
+    model has a full window of finite losses (all but the first few weeks, as a rule) they are
+    computed for all those origins at once with the same arithmetic, to the last bit; at the
+    other origins `ensemble_weights` itself is called.
+    """
+    names = list(forecasts)
     losses = {m: qlike(realized, f) for m, f in forecasts.items()}
-    combined = np.empty(realized.size)
-    weights = {m: np.empty(realized.size) for m in forecasts}
-    for i in range(realized.size):
-        scored_end = max(i - horizon_bars + 1, 0)  # origins before this are scored at origin i
-        lo = max(0, scored_end - lookback)
-        w = ensemble_weights({m: v[lo:scored_end] for m, v in losses.items()})
-        combined[i] = sum(w[m] * forecasts[m][i] for m in forecasts)
-        for m in forecasts:
-            weights[m][i] = w[m]
-    return combined, weights
+    n = realized.size
+    scored_end = np.maximum(np.arange(n) - horizon_bars + 1, 0)  # origins before are scored
+    lo = np.maximum(scored_end - lookback, 0)
+    weights = np.empty((n, len(names)))
+    fast = _full_finite_windows(losses, lo, scored_end, lookback)
+    batched = np.flatnonzero(fast)
+    for first in range(0, batched.size, _ORIGINS_PER_BATCH):
+        rows = batched[first : first + _ORIGINS_PER_BATCH]
+        weights[rows] = _inverse_qlike_weights(losses, lo[rows], lookback)
+    for i in np.flatnonzero(~fast):
+        w = ensemble_weights({m: v[lo[i] : scored_end[i]] for m, v in losses.items()})
+        weights[i] = [w[m] for m in names]
+    # Summed model after model, from the first, as `sum` over the models would.
+    combined = weights[:, 0] * forecasts[names[0]]
+    for j, m in enumerate(names[1:], start=1):
+        combined = combined + weights[:, j] * forecasts[m]
+    return combined, {m: weights[:, j].copy() for j, m in enumerate(names)}
+
+
+def _full_finite_windows(losses, lo, scored_end, lookback) -> np.ndarray:
+    """Returns, per origin, whether every model's loss window is `lookback` long and finite."""
+    if lookback < 1:
+        return np.zeros(lo.size, dtype=bool)
+    ok = scored_end - lo == lookback
+    for v in losses.values():
+        bad = np.concatenate(([0], np.cumsum(~np.isfinite(v))))
+        ok &= bad[scored_end] == bad[lo]
+    return ok
+
+
+def _inverse_qlike_weights(losses, lo, lookback) -> np.ndarray:
+    """Returns `ensemble_weights` (rows: origins, columns: models) for windows that start at
+    `lo`, are `lookback` long and hold only finite losses, for many origins at once."""
+    means = np.empty((lo.size, len(losses)))
+    for j, v in enumerate(losses.values()):
+        # Each window a contiguous row, so numpy sums it exactly as it sums the window alone.
+        windows = np.ascontiguousarray(sliding_window_view(v, lookback)[lo])
+        means[:, j] = windows.sum(axis=1) / lookback
+    inverse = 1.0 / np.maximum(means, 1e-6)  # the loss floor of `ensemble_weights`
+    total = inverse[:, 0]
+    for j in range(1, inverse.shape[1]):
+        total = total + inverse[:, j]
+    return inverse / total[:, None]
 
 
 # --- choosing a model -------------------------------------------------------------------------

@@ -35,6 +35,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import ThreadpoolController
 
+from cockpit.models.boosted_trees import FlatTrees
+
 BARS_PER_DAY_4H = 6
 HAR_DAYS = (1, 7, 30)
 # Smallest per-bar variance we divide by or take a log of: (0.0001%)^2, far below any real market.
@@ -199,6 +201,9 @@ class HGBForecaster:
     # Feature columns the model was trained on: a column with fewer than two distinct values in
     # the training rows (funding before it existed) carries no information and is left out.
     columns: tuple[int, ...] = ()
+    # The model's trees as flat arrays (see `boosted_trees`): the same predictions as
+    # `model.predict` at ~1/50 of the cost per row. None: predict through sklearn.
+    trees: FlatTrees | None = None
 
 
 def fit_hgb(
@@ -244,7 +249,10 @@ def fit_hgb(
     # fit on 2 cores), and the process pool already runs one fit per core.
     with one_openmp_thread():
         model.fit(train[:, columns], ratio)
-    return HGBForecaster(**common, model=model, n_train=int(rows.size), columns=columns)
+    return HGBForecaster(
+        **common, model=model, n_train=int(rows.size), columns=columns,
+        trees=FlatTrees.from_model(model),
+    )
 
 
 def hgb_variance(forecaster: HGBForecaster, features: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -255,7 +263,11 @@ def hgb_variance(forecaster: HGBForecaster, features: np.ndarray, base: np.ndarr
         return out
     ok = np.isfinite(base)
     if ok.any():
-        with one_openmp_thread():
-            ratio = forecaster.model.predict(features[ok][:, forecaster.columns])
+        x = features[ok][:, forecaster.columns]
+        if forecaster.trees is not None:
+            ratio = forecaster.trees.predict(x)
+        else:
+            with one_openmp_thread():
+                ratio = forecaster.model.predict(x)
         out[ok] = forecaster.horizon_bars * base[ok] * ratio
     return out
