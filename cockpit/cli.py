@@ -2,6 +2,8 @@
 
 `cockpit status` exits 0 when it printed an account, 1 when there is none to print (no journal
 file, an empty journal, or no account started in it yet: one line on stdout), 2 on bad input.
+`cockpit journal verify` and `cockpit journal backup DEST` exit 0 when the (backed-up) journal is
+intact, 1 when it is broken (the first broken row on stdout), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -59,9 +61,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=float, default=200.0, help="replay speed in bars per second (default 200)")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("check", parents=[common], help="validate the config and exit")
-    journal = commands.add_parser("journal", parents=[common], help="print or export the journal")
+    journal = commands.add_parser("journal", parents=[common], help="print, export, verify or back up the journal")
     journal.add_argument("--limit", type=int, default=50, help="newest N entries (default 50; 0 = all)")
     journal.add_argument("--export", choices=["csv"], help="write every matching entry as CSV to stdout")
+    journal_actions = journal.add_subparsers(dest="journal_action", metavar="{verify,backup}")
+    verify = journal_actions.add_parser(
+        "verify", parents=[common],
+        help="check SQLite's integrity and the whole hash chain (read only); exit 0 intact, 1 broken",
+    )
+    verify.add_argument("--anchor", metavar="ROW:HASH",
+                        help="also check that row ROW still has the hash noted from an earlier verify")
+    backup = journal_actions.add_parser(
+        "backup", parents=[common], help="write a consistent copy to a new file (SQLite VACUUM INTO), then verify it",
+    )
+    backup.add_argument("dest", type=Path, metavar="DEST", help="the new file; an existing one is never overwritten")
     flatten = commands.add_parser("flatten", parents=[common], help="emergency: close everything, from any shell")
     flatten.add_argument("--yes", action="store_true", help="do not ask for the typed confirmation")
     status = commands.add_parser(
@@ -139,6 +152,25 @@ def _check(args: argparse.Namespace, config: Config) -> int:
     where = args.config or "defaults (no --config given)"
     print(f"ok: {where} is valid (settings digest {config.digest()}); journal: {journal_path(config)}")
     return 0
+
+
+async def _verify_journal(args: argparse.Namespace, config: Config) -> int:
+    from cockpit.journal.verify import Anchor, verify_journal
+
+    anchor = Anchor.parse(args.anchor) if args.anchor else None
+    verdict = await verify_journal(journal_path(config), anchor=anchor)
+    print("\n".join(verdict.lines()))
+    return 0 if verdict.intact else 1
+
+
+async def _backup_journal(args: argparse.Namespace, config: Config) -> int:
+    from cockpit.journal.backup import backup_journal
+
+    source = journal_path(config)
+    verdict = await backup_journal(source, args.dest)
+    print(f"backup written: {args.dest} (from {source})")
+    print("\n".join(verdict.lines()))
+    return 0 if verdict.intact else 1
 
 
 async def _print_journal(args: argparse.Namespace, config: Config) -> int:
@@ -336,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return _check(args, config)
         if args.command == "journal":
-            return asyncio.run(_print_journal(args, config))
+            action = {"verify": _verify_journal, "backup": _backup_journal}.get(args.journal_action, _print_journal)
+            return asyncio.run(action(args, config))
         if args.command == "flatten":
             return _flatten(args, config)
         if args.command == "status":

@@ -1,17 +1,21 @@
 """The journal's tables and how a file is brought up to the current schema.
 
 `MIGRATIONS[i]` turns a version-i file into version i+1; a file at version N has had the first N
-applied. To change the schema, append a script: never edit one that has shipped, because files in
-the field already ran it. The version lives in `meta` (key "schema_version"), which exists outside
-the migrations so a version-0 file can be told apart from a foreign database.
+applied. A migration is a SQL script, or an async function of the connection when it must compute
+something row by row (version 2 hashes the rows already there). To change the schema, append one:
+never edit one that has shipped, because files in the field already ran it. The version lives in
+`meta` (key "schema_version"), which exists outside the migrations so a version-0 file can be told
+apart from a foreign database.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from typing import Awaitable, Callable, Union
 
 import aiosqlite
 
+from cockpit.journal.chain import GENESIS, row_hash
 from cockpit.journal.errors import JournalError
 
 _V1 = """
@@ -39,7 +43,53 @@ BEGIN
 END;
 """
 
-MIGRATIONS: list[str] = [_V1]
+_NO_UPDATE = """
+CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+BEGIN
+    SELECT RAISE(ABORT, 'journal is append-only');
+END
+"""
+# Rows hashed per round trip while an old file is chained.
+_CHAIN_PAGE = 5000
+
+
+async def _chain_existing_rows(db: aiosqlite.Connection) -> None:
+    """Version 2: adds prev_hash/row_hash (see chain.py) and chains the rows already there, once.
+
+    Rows written before this upgrade are chained as they are found: the chain protects them from
+    now on, not before. The no-update trigger is lifted only inside the migration's transaction.
+    """
+    await db.execute("ALTER TABLE entries ADD COLUMN prev_hash TEXT")
+    await db.execute("ALTER TABLE entries ADD COLUMN row_hash TEXT")
+    # IF EXISTS: a file whose trigger was dropped by hand gets it back rather than staying unopenable.
+    await db.execute("DROP TRIGGER IF EXISTS entries_no_update")
+    prev, after = GENESIS, 0
+    while True:
+        # Paged by seq rather than one cursor: the rows are updated while they are read.
+        rows = await db.execute_fetchall(
+            "SELECT seq, ts, account, kind, symbol, proposal_id, client_order_id, payload "
+            "FROM entries WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, _CHAIN_PAGE),
+        )
+        updates = []
+        for row in rows:
+            try:
+                digest = row_hash(*row, prev)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"row #{row[0]} cannot be hashed: {exc}") from None
+            updates.append((prev, digest, row[0]))
+            prev = digest
+        if updates:
+            await db.executemany("UPDATE entries SET prev_hash = ?, row_hash = ? WHERE seq = ?", updates)
+        if len(rows) < _CHAIN_PAGE:
+            break
+        after = rows[-1][0]
+    await db.execute(_NO_UPDATE)
+
+
+Migration = Union[str, Callable[[aiosqlite.Connection], Awaitable[None]]]
+MIGRATIONS: list[Migration] = [_V1, _chain_existing_rows]
+CHAIN_VERSION = 2  # the first schema version whose rows carry the hash chain
 
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _SET_VERSION = (
@@ -115,9 +165,13 @@ async def migrate(db: aiosqlite.Connection, label: str = "journal") -> int:
         if version < target:
             await db.execute(_META)
             for index in range(version, target):
+                step = MIGRATIONS[index]
                 try:
-                    for statement in split_statements(MIGRATIONS[index]):
-                        await db.execute(statement)
+                    if callable(step):
+                        await step(db)
+                    else:
+                        for statement in split_statements(step):
+                            await db.execute(statement)
                 except (sqlite3.Error, ValueError) as exc:
                     raise JournalError(
                         f"{label}: migration to schema version {index + 1} failed: {exc}"

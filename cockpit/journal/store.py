@@ -4,6 +4,10 @@
 an order intent and know it survives a crash before the order goes out (journal before network).
 WAL mode and a busy timeout let a second process (`cockpit flatten` from another SSH session)
 read and append to the same file while this one runs.
+
+Each row is hash-chained to the one before it (chain.py defines the hash). The writer reads the
+chain's tip inside its write transaction (BEGIN IMMEDIATE), so appends from this process and from
+any other one are chained in commit order and can never fork the chain.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, Callable, Iterable, Mapping
 import aiosqlite
 
 from cockpit.journal import schema
+from cockpit.journal.chain import GENESIS, row_hash
 from cockpit.journal.codec import decode_payload, encode_payload
 from cockpit.journal.errors import JournalError
 from cockpit.journal.kinds import ALL_KINDS
@@ -29,8 +34,14 @@ BUSY_TIMEOUT_MS = 5000
 MAX_BATCH = 256
 
 _INSERT = (
-    "INSERT INTO entries (ts, account, kind, symbol, proposal_id, client_order_id, payload) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO entries (seq, ts, account, kind, symbol, proposal_id, client_order_id, payload, "
+    "prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The newest row and the highest seq ever handed out (AUTOINCREMENT's record), in one round trip.
+_TIP = (
+    "SELECT (SELECT seq FROM entries ORDER BY seq DESC LIMIT 1), "
+    "(SELECT row_hash FROM entries ORDER BY seq DESC LIMIT 1), "
+    "(SELECT seq FROM sqlite_sequence WHERE name = 'entries')"
 )
 _COLUMNS = "seq, ts, account, kind, symbol, proposal_id, client_order_id, payload"
 _STOP = object()
@@ -270,10 +281,22 @@ class Journal:
         async with self._lock:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
+                # Seqs are given here, not by SQLite, because each row's hash covers its seq.
+                last_seq, prev, issued = (await self._db.execute_fetchall(_TIP))[0]
+                # Past AUTOINCREMENT's record, so a seq (and the client order ids made from it) is
+                # never reused, even if the tail was cut: verify then reports the gap.
+                seq = max(last_seq or 0, issued or 0)
+                # A tip without a hash was put there by hand and verify reports it; the journal
+                # stays writable, because no order may leave without its row.
+                prev = prev or GENESIS
+                rows = []
                 for row, _ in batch:
-                    cursor = await self._db.execute(_INSERT, row)
-                    seqs.append(cursor.lastrowid)
-                    await cursor.close()
+                    seq += 1
+                    digest = row_hash(seq, *row, prev)
+                    rows.append((seq, *row, prev, digest))
+                    seqs.append(seq)
+                    prev = digest
+                await self._db.executemany(_INSERT, rows)
                 await self._db.execute("COMMIT")
             except BaseException as exc:
                 try:
