@@ -16,6 +16,7 @@ many of them.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import time
 from dataclasses import dataclass, field
@@ -298,23 +299,25 @@ async def run_signal(spec: StrategySpec, config: Config, history: History, fast:
                           seed=spec.seed, taker_fee=paper.taker_fee, slippage=paper.slippage, funding=history.funding,
                           clock=clock)
     closes = np.nan_to_num(history.close[symbol][first:], nan=0.0)
-    signal = sma_signal(closes, fast, slow).tolist()
+    highs, lows = history.high[symbol][first:], history.low[symbol][first:]
+    signal = sma_signal(closes, fast, slow)
+    turns = (np.flatnonzero(signal[1:] != signal[:-1]) + 1).tolist() + [closes.size]  # where the signal flips
     step = history.instruments[symbol].step_size
     times = history.times[first:]
     equity = np.empty(times.size)
-    # Plain floats: indexing numpy arrays bar by bar costs more than the venue's own work.
-    rows = zip(times.tolist(), closes.tolist(), history.high[symbol][first:].tolist(), history.low[symbol][first:].tolist())
-    for k, (now, price, high, low) in enumerate(rows):
+    k, reported = 0, 0
+    while k < times.size:
+        now, price, wants_long = float(times[k]), float(closes[k]), bool(signal[k])
         clock.now = now
-        venue.observe(Tick(symbol, now, price, high, low))
+        venue.observe(Tick(symbol, now, price, float(highs[k]), float(lows[k])))
         balance, positions = venue.account()
         held = positions.get(symbol)
         value = balance.wallet + (held.quantity * (price - held.entry_price) if held is not None else 0.0)
         order = None
-        if signal[k] and held is None and value > 0:
+        if wants_long and held is None and value > 0:
             size = math.floor(value / (price * (1 + paper.slippage + paper.taker_fee)) / step) * step
             order = Order(symbol, "buy", size) if size > 0 else None
-        elif not signal[k] and held is not None and held.quantity > 0:
+        elif not wants_long and held is not None and held.quantity > 0:
             order = Order(symbol, "sell", held.quantity, reduce_only=True)
         if order is not None:
             await venue.submit(order)
@@ -322,8 +325,19 @@ async def run_signal(spec: StrategySpec, config: Config, history: History, fast:
             held = positions.get(symbol)
             value = balance.wallet + (held.quantity * (price - held.entry_price) if held is not None else 0.0)
         equity[k] = value
-        if progress is not None and (k % 2000 == 0 or k == times.size - 1):
-            progress(spec.title, k + 1, times.size)
+        k += 1
+        if (held is not None) == wants_long:
+            # Until the signal flips no bar asks for an order unless the venue changes the position,
+            # so the venue folds those bars in at once and hands back the first where it might.
+            end = turns[bisect.bisect_left(turns, k)]
+            wallets, _ = venue.observe_quiet_bars(symbol, times[k:end], closes[k:end], highs[k:end], lows[k:end])
+            folded = slice(k, k + wallets.size)
+            equity[folded] = wallets + (held.quantity * (closes[folded] - held.entry_price) if held is not None else 0.0)
+            k += wallets.size
+            clock.now = float(times[k - 1])
+        if progress is not None and (k >= reported + 2000 or k == times.size):
+            reported = k
+            progress(spec.title, k, times.size)
     return StrategyResult(spec.title, times, equity, venue.ledger, seconds=time.perf_counter() - started,
                           bars=int(times.size))
 

@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Mapping
 
+import numpy as np
+
 from cockpit.domain.types import Balance, Fill, FundingPayment, Instrument, Order, Tick
 from cockpit.venues.base import Liquidation, OrderResult, VenueEvent
 from cockpit.venues.funding import FundingSchedule
@@ -85,6 +87,19 @@ class BacktestVenue(PaperVenue):
         for event in events:
             self.ledger.record(event)
         return events
+
+    def observe_quiet_bars(
+        self, symbol: str, times: np.ndarray, closes: np.ndarray, highs: np.ndarray, lows: np.ndarray
+    ) -> tuple[np.ndarray, list[FundingPayment]]:
+        """Folds in the leading quiet bars like the paper venue (returns the wallet in USDT after
+        each and the funding they settled), and records the funding and the last bar's range."""
+        wallets, payments = super().observe_quiet_bars(symbol, times, closes, highs, lows)
+        if wallets.size:
+            last = wallets.size - 1
+            self._ranges[symbol] = float((highs[last] - lows[last]) / closes[last])
+        for payment in payments:
+            self.ledger.record(payment)
+        return wallets, payments
 
     def latency_cost(self, symbol: str) -> float:
         """Returns the extra adverse price move (fraction) of one order's random latency."""

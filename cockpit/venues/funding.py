@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 SETTLEMENT_INTERVAL = 8 * 3600.0  # seconds; the grid starts at the epoch, so it hits 00/08/16 UTC
@@ -44,10 +45,12 @@ class FundingSchedule:
         self.default_rate = float(default_rate)
         self._times: dict[str, list[float]] = {}
         self._rates: dict[str, list[float]] = {}
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # the same, for `rates`
         for symbol, pairs in (series or {}).items():
             ordered = sorted((float(t), float(r)) for t, r in pairs)
             self._times[symbol] = [t for t, _ in ordered]
             self._rates[symbol] = [r for _, r in ordered]
+            self._arrays[symbol] = (np.array(self._times[symbol]), np.array(self._rates[symbol]))
 
     @classmethod
     def constant(cls, rate: float = DEFAULT_RATE) -> "FundingSchedule":
@@ -89,6 +92,16 @@ class FundingSchedule:
             return self.default_rate  # past the end of the series
 
         return self._rates[symbol][index]
+
+    def rates(self, symbol: str, timestamps: np.ndarray) -> np.ndarray:
+        """Returns `rate(symbol, t)` for each t of `timestamps` (epoch s): rates per 8h."""
+        timestamps = np.asarray(timestamps, dtype=float)
+        if not self._times.get(symbol):
+            return np.full(timestamps.shape, self.default_rate)
+        times, rates = self._arrays[symbol]
+        index = np.searchsorted(times, timestamps, side="right") - 1
+        past_end = (index == times.size - 1) & (timestamps - times[-1] >= SETTLEMENT_INTERVAL)
+        return np.where((index < 0) | past_end, self.default_rate, rates[np.maximum(index, 0)])
 
 
 def _read_funding_csv(path: Path) -> list[tuple[float, float]]:

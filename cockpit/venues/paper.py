@@ -21,12 +21,17 @@ import time
 from dataclasses import replace
 from typing import Callable, Mapping
 
+import numpy as np
+
 from cockpit.domain.account import FLAT_EPSILON, funding_amount, settle_fill, settle_funding
 from cockpit.domain.types import Balance, Fill, FundingPayment, Instrument, Order, Position, Tick
 from cockpit.venues.base import Liquidation, OrderResult, VenueEvent
 from cockpit.venues.funding import FundingSchedule, settlements_between
 
 _STEP_TOLERANCE = 1e-9  # base units; float residue of qty / step
+# Relative to the amounts compared: far above float rounding, so a bar the quiet path calls safe
+# is one the exact check in `observe` would also find safe.
+_QUIET_SLACK = 1e-9
 
 
 def _maintenance_margin(instrument: Instrument, notional: float) -> float:
@@ -38,6 +43,10 @@ def _maintenance_margin(instrument: Instrument, notional: float) -> float:
             chosen = tier
             break
     return max(notional * chosen.maintenance_margin_rate - chosen.maintenance_amount, 0.0)
+
+
+def _valid_prices(values: np.ndarray) -> np.ndarray:
+    return np.isfinite(values) & (values > 0)
 
 
 def _valid_price(value: float) -> bool:
@@ -143,6 +152,107 @@ class PaperVenue:
         if self._stops:
             self._prune_stops()
         return events
+
+    def observe_quiet_bars(
+        self, symbol: str, times: np.ndarray, closes: np.ndarray, highs: np.ndarray, lows: np.ndarray
+    ) -> tuple[np.ndarray, list[FundingPayment]]:
+        """Folds in, as `observe` would bar by bar, the leading bars of `symbol` (close times in
+        epoch s; close, high and low in USDT) on which only funding can happen. It stops before
+        the first bar whose range might reach a resting stop or the liquidation price, or whose
+        close or time is unusable, and leaves that bar to `observe`. Returns the wallet in USDT
+        after each bar folded in (as many as were folded, maybe none) and the funding payments
+        they settled."""
+        position = self._positions.get(symbol)
+        if symbol not in self._instruments or (position is not None and position.margin_mode == "isolated"):
+            return np.empty(0), []  # an isolated position's own check is left to observe
+        times, closes = np.asarray(times, dtype=float), np.asarray(closes, dtype=float)
+        usable = np.isfinite(times) & _valid_prices(closes)
+        count = closes.size if usable.all() else int(usable.argmin())
+        if count == 0:
+            return np.empty(0), []
+        if self._stops:
+            self._prune_stops()  # as observe's first tick would
+        times, closes = times[:count], closes[:count]
+        previous = self._last_tick.get(symbol)
+        latest = np.maximum.accumulate(times)  # the symbol's last tick time after each bar
+        if previous is not None:
+            latest = np.maximum(latest, previous)
+        if position is None:
+            wallets, payments = np.full(count, self._balance.wallet), []
+        else:
+            wallets, payments = self._quiet_funding(
+                position, closes, latest, previous if previous is not None else float(times[0])
+            )
+            # The adverse extreme is all that counts: the liquidation check's price, and the side
+            # the position's own (protecting) stops rest on.
+            long = position.quantity > 0
+            extremes = np.asarray((lows if long else highs)[:count], dtype=float)
+            extremes = np.where(_valid_prices(extremes), extremes, closes)
+            extremes = np.minimum(extremes, closes) if long else np.maximum(extremes, closes)
+            quiet = min(self._before_stop(position, extremes), self._before_liquidation(position, extremes, wallets))
+            if quiet < count:
+                count, wallets = quiet, wallets[:quiet]
+                payments = [p for p in payments if p.timestamp <= latest[count - 1]] if count else []
+        if count:
+            self._marks[symbol] = float(closes[count - 1])
+            self._last_tick[symbol] = float(latest[count - 1])
+            self._balance = Balance(float(wallets[-1]), self._balance.currency)
+        return wallets, payments
+
+    def _quiet_funding(
+        self, position: Position, closes: np.ndarray, latest: np.ndarray, since: float
+    ) -> tuple[np.ndarray, list[FundingPayment]]:
+        """Returns the wallet (USDT) after each bar, settling the funding `observe` would: each
+        settlement after `since` on the first bar whose close time reaches it, at that close."""
+        wallet = self._balance.wallet
+        settlements = np.array(settlements_between(since, float(latest[-1])))
+        if not settlements.size:
+            return np.full(closes.size, wallet), []
+        rates = self._funding.rates(position.symbol, settlements)
+        if not rates.any():  # a zero rate settles nothing
+            return np.full(closes.size, wallet), []
+        bars = np.searchsorted(latest, settlements)
+        amounts = funding_amount(position, closes[bars], rates)
+        paid = amounts != 0
+        bars, settlements, rates, amounts = bars[paid], settlements[paid], rates[paid], amounts[paid]
+        # Added one at a time, in settlement order, as observe does: the same float wallet.
+        after = np.add.accumulate(np.concatenate(([wallet], amounts)))
+        wallets = after[np.searchsorted(bars, np.arange(closes.size), side="right")]
+        payments = [
+            FundingPayment(position.symbol, t, r, a)
+            for t, r, a in zip(settlements.tolist(), rates.tolist(), amounts.tolist())
+        ]
+        return wallets, payments
+
+    def _before_stop(self, position: Position, extremes: np.ndarray) -> int:
+        """Returns how many leading bars' adverse extremes (USDT) reach none of the stops resting
+        under `position`."""
+        triggers = [stop.stop_price for stop in self._stops if stop.symbol == position.symbol]
+        if not triggers:
+            return extremes.size
+        reached = extremes <= max(triggers) if position.quantity > 0 else extremes >= min(triggers)
+        return int(reached.argmax()) if reached.any() else extremes.size
+
+    def _before_liquidation(self, position: Position, extremes: np.ndarray, wallets: np.ndarray) -> int:
+        """Returns how many leading bars are surely safe from `_check_cross`, `position` at each
+        bar's adverse extreme (USDT) with the wallet at `wallets` (USDT)."""
+        rest = -self._isolated_total()  # what the other positions add to the margin, USDT
+        size = abs(position.quantity) * position.entry_price  # with the notionals, bounds the amounts
+        for other in self._positions.values():
+            if other.margin_mode != "isolated" and other.symbol != position.symbol:
+                price = self._price(other)
+                notional = other.notional(price)
+                pnl = other.unrealized_pnl(price)
+                rest += pnl - _maintenance_margin(self._instruments[other.symbol], notional)
+                size += abs(pnl) + notional
+        # Each bar's maintenance margin is at most the most any notional in the run could need:
+        # each tier's figure is linear in the notional, so largest at one end of the run's range.
+        notionals = (position.notional(float(extremes.min())), position.notional(float(extremes.max())))
+        most = max(0.0, *(notional * tier.maintenance_margin_rate - tier.maintenance_amount
+                          for tier in self._instruments[position.symbol].tiers for notional in notionals))
+        margin = wallets + position.unrealized_pnl(extremes) + (rest - most)
+        safe = margin > _QUIET_SLACK * (np.abs(wallets) + (max(notionals) + size + abs(rest) + most))
+        return extremes.size if safe.all() else int(safe.argmin())  # NaN is not safe
 
     def _trigger_stops(
         self, symbol: str, price: float, low: float, high: float, timestamp: float

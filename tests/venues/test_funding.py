@@ -50,6 +50,16 @@ def test_real_series_lookup(market_data):
     assert schedule.rate("ETH/USDT:USDT", ts("2020-03-13T08:00")) == 0.0001  # not covered
 
 
+def test_rates_are_rate_at_each_time(market_data):
+    schedule = _real_schedule(market_data)
+    first, last = schedule.series(BTC)[0][0], schedule.series(BTC)[-1][0]
+    times = [first - 1, first, first + 1, first + 4 * 3600, last, last + 8 * 3600 - 1, last + 8 * 3600, last + 1e6]
+    times += [first + k * 3600.0 * 3.7 for k in range(2000)]
+    assert schedule.rates(BTC, times).tolist() == [schedule.rate(BTC, t) for t in times]
+    assert schedule.rates("ETH/USDT:USDT", times).tolist() == [schedule.rate("ETH/USDT:USDT", t) for t in times]
+    assert FundingSchedule.constant(0.0).rates(BTC, times[:3]).tolist() == [0.0, 0.0, 0.0]
+
+
 def test_funding_time_only_format(market_data):
     schedule = FundingSchedule.from_csv(
         market_data / "binance_usdm_perp" / "ETHUSDT_funding_8h.csv.gz", "ETH/USDT:USDT"
