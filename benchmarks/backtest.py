@@ -14,13 +14,16 @@ ETHUSDT_4h.csv.gz; 2017-08 to 2026-03, ~18.7k bars), read where they are, never 
    approver, the journal. Timed with time.perf_counter around the whole call ("wall": CSV loading
    and config included); "loop" is the runner's own StrategyResult.seconds (the bar loop, from
    the journal's opening to its closing). bars/s = bars / wall.
+   --fit-workers N (default: the usable CPUs) is StrategySpec.fit_workers: the model fits run in
+   a pool of N spawned processes, the assets' fits side by side, each awaited at the bar it is
+   due (the run is the same as in process: tests/backtest). 1 runs them in this process.
    Model fits: nothing in the product is wrapped or patched. After the run the journal is read
    back: each volatility fit is a "model" row with payload event "fit" whose text says
    "... on N bars in 0.3s ...", the fit's own wall time (cockpit/models/live_fit.py), rounded to
-   0.1 s. The backtest runs each fit in this process, one at a time (the runner's _inline), so
-   the times add up: their sum is "fit s" and its share of wall is reported. Not in it (so in the remainder):
-   the regime classifier fits (their rows carry no time), the first refit's import of arch,
-   scikit-learn and scipy, and installing each fit into the engine.
+   0.1 s; their sum is "fit s". With --fit-workers 1 the fits run one at a time in this process,
+   so the times add up and their share of wall is reported; with a pool they overlap and only
+   the sum (CPU work) is. Not in it: the regime classifier fits (their rows carry no time), the
+   first refit's import of arch, scikit-learn and scipy, and installing each fit into the engine.
    --quick runs this part on 2020-01-01 to 2020-07-01 only (for trying the script out).
 
 2. Engine throughput on a simple signal strategy, against vectorbt (full BTC 4h file either way):
@@ -118,12 +121,12 @@ def fit_figures(path: Path) -> dict:
             "regime_fits_untimed": regime, "failed_fit_rows": failed, "fit_seconds": seconds}
 
 
-def measure_cockpit(quick: bool) -> dict:
+def measure_cockpit(quick: bool, fit_workers: int) -> dict:
     start, end = QUICK_RANGE if quick else (None, None)
     with tempfile.TemporaryDirectory(prefix="cockpit-bench-") as folder:
         journal = Path(folder) / "cockpit.sqlite"
         spec = StrategySpec("cockpit", (str(BTC_4H), str(ETH_4H)), start=start, end=end,
-                            config=Config().model_dump(), journal=str(journal))
+                            config=Config().model_dump(), journal=str(journal), fit_workers=fit_workers)
         t0 = time.perf_counter()
         result = run_strategy(spec, progress=_progress())
         wall = time.perf_counter() - t0
@@ -132,13 +135,15 @@ def measure_cockpit(quick: bool) -> dict:
         "range": [start, end] if quick else "full",
         "first_bar": datetime.datetime.fromtimestamp(float(result.times[0]), datetime.timezone.utc).isoformat(),
         "last_bar": datetime.datetime.fromtimestamp(float(result.times[-1]), datetime.timezone.utc).isoformat(),
+        "fit_workers": fit_workers,
         "bars": result.bars, "wall_seconds": wall, "loop_seconds": result.seconds,
         "bars_per_second": result.bars / wall, "final_equity": float(result.equity[-1]),
         "proposals": result.proposals, "approvals": result.approvals, "fills": result.ledger.fills,
         "fees": result.ledger.fees, "liquidations": result.ledger.liquidations,
         **fits,
-        "fit_share_of_wall": fits["fit_seconds"] / wall,
-        "non_fit_bars_per_second": result.bars / max(wall - fits["fit_seconds"], 1e-9),
+        # With a pool the fits' times overlap, so their sum is CPU work, not a share of the wall.
+        "fit_share_of_wall": fits["fit_seconds"] / wall if fit_workers == 1 else None,
+        "non_fit_bars_per_second": result.bars / max(wall - fits["fit_seconds"], 1e-9) if fit_workers == 1 else None,
     }
 
 
@@ -228,12 +233,14 @@ def markdown(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 
 def cockpit_table(c: dict) -> str:
-    head = ("run", "bars", "wall s", "loop s", "bars/s", "vol fits", "fit s", "fit share",
+    head = ("run", "fit workers", "bars", "wall s", "loop s", "bars/s", "vol fits", "fit s", "fit share",
             "bars/s w/o fits", "final equity")
+    share, rest = c["fit_share_of_wall"], c["non_fit_bars_per_second"]
     row = ("cockpit " + ("(quick: " + " to ".join(c["range"]) + ")" if c["range"] != "full" else "(full)"),
-           f"{c['bars']:,}", f"{c['wall_seconds']:,.1f}", f"{c['loop_seconds']:,.1f}",
+           str(c["fit_workers"]), f"{c['bars']:,}", f"{c['wall_seconds']:,.1f}", f"{c['loop_seconds']:,.1f}",
            f"{c['bars_per_second']:,.1f}", f"{c['volatility_fits']:,}", f"{c['fit_seconds']:,.1f}",
-           f"{c['fit_share_of_wall']:.0%}", f"{c['non_fit_bars_per_second']:,.1f}", f"{c['final_equity']:,.2f}")
+           "-" if share is None else f"{share:.0%}", "-" if rest is None else f"{rest:,.1f}",
+           f"{c['final_equity']:,.2f}")
     return markdown(head, [row])
 
 
@@ -257,6 +264,11 @@ def throughput_table(t: dict) -> str:
     return markdown(head, rows)
 
 
+def usable_cpus() -> int:
+    """Returns the CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def machine() -> dict:
     info = {"python": sys.version.split()[0], "numpy": np.__version__, "machine": platform.platform(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
@@ -272,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="benchmarks/results/backtest.json")
     parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT,
                         help=f"timed sma_cross runs per side after the first (default {DEFAULT_REPEAT})")
+    parser.add_argument("--fit-workers", type=int, default=usable_cpus(),
+                        help="processes for the cockpit run's model fits (default: the usable CPUs; 1 = in process)")
     parser.add_argument("--quick", action="store_true",
                         help=f"cockpit run on {QUICK_RANGE[0]} to {QUICK_RANGE[1]} only (the sma_cross part "
                              f"always uses the full BTC file)")
@@ -284,12 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     # The cockpit run first, in a process that has not imported vectorbt (numba, llvmlite): a
     # smaller heap, as the cockpit runs on its own.
-    cockpit = measure_cockpit(args.quick)
+    cockpit = measure_cockpit(args.quick, max(1, args.fit_workers))
     throughput = measure_throughput(args.repeat)
     print(cockpit_table(cockpit))
     print(f"(wall = perf_counter around run_strategy, CSV load included; loop = the runner's own bar-loop time; "
-          f"fit s = the volatility fits' own times summed from the journal, {cockpit['regime_fits_untimed']} "
-          f"regime fits untimed; bars/s w/o fits = bars / (wall - fit s))")
+          f"fit s = the volatility fits' own times summed from the journal (with fit workers > 1 they overlap: "
+          f"CPU work, not part of the wall), {cockpit['regime_fits_untimed']} regime fits untimed; "
+          f"bars/s w/o fits = bars / (wall - fit s), in-process fits only)")
     print()
     print(throughput_table(throughput))
     v = throughput["vectorbt"]

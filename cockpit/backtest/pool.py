@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import replace
 from typing import Callable, Sequence
 
 from cockpit.backtest.runner import StrategyResult, StrategySpec, run_strategy
@@ -38,6 +39,9 @@ def run_many(specs: Sequence[StrategySpec], *, workers: int = 1, progress: Progr
     processes; `use_ray` hands them to Ray instead (ImportError when Ray is not installed)."""
     if use_ray:
         return _run_on_ray(specs, progress)
+    # Cores the strategies leave idle go to their model fits (the assets' fits run side by side).
+    fit_workers = max(1, workers // max(1, len(specs)))
+    specs = [replace(spec, fit_workers=fit_workers) if spec.fit_workers == 1 else spec for spec in specs]
     if workers <= 1 or len(specs) <= 1:
         return [run_strategy(spec, progress) for spec in specs]
     results: dict[int, StrategyResult] = {}

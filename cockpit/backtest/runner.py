@@ -34,6 +34,7 @@ from cockpit.domain.rebalance import plan_rebalance, rebalance_orders
 from cockpit.domain.risk import account_equity
 from cockpit.domain.types import Balance, Instrument, Order, State, Tick
 from cockpit.engine.engine import Engine
+from cockpit.engine.fit_pool import FitPool
 from cockpit.engine.policy import target_symbols
 from cockpit.journal.store import Journal
 
@@ -72,6 +73,7 @@ class StrategySpec:
     resume_after_hours: float = 24.0
     seed: int = 7
     label: str = ""  # how the result is named (default: the strategy's name)
+    fit_workers: int = 1  # processes for the model fits (1 = in this process)
 
     @property
     def title(self) -> str:
@@ -192,7 +194,12 @@ async def run_cockpit(spec: StrategySpec, config: Config, history: History, jour
                                     resume_after_seconds=spec.resume_after_hours * 3600, seed=spec.seed)
         times = history.times[first:]
         equity = np.empty(times.size)
-        await _loop(engine, approver, history, first, clock, equity, spec, progress)
+        pool = FitPool(spec.fit_workers) if spec.fit_workers > 1 else None
+        try:
+            await _loop(engine, approver, history, first, clock, equity, spec, pool.run if pool else _inline, progress)
+        finally:
+            if pool is not None:
+                pool.close()
         await journal.append("stop", {"reason": "backtest finished"}, account=account)
         counts = await _decision_counts(journal, account)
     finally:
@@ -202,17 +209,17 @@ async def run_cockpit(spec: StrategySpec, config: Config, history: History, jour
 
 
 async def _loop(engine: Engine, approver: ScriptedApprover, history: History, first: int, clock: MarketClock,
-                equity: np.ndarray, spec: StrategySpec, progress: Progress | None) -> None:
-    """Feeds the bars from `first` on: ticks, due refits, the approver; records equity. Fits run
-    in this process, awaited at the bar they are due: the run repeats exactly. (A process pool
-    was tried: shipping the fitted models to and fro cost more than the second core gave.)"""
+                equity: np.ndarray, spec: StrategySpec, run_fit, progress: Progress | None) -> None:
+    """Feeds the bars from `first` on: ticks, due refits, the approver; records equity. Each fit
+    is awaited at the bar it is due, through `run_fit` (in this process, or a pool where the
+    assets' fits run side by side): either way the run repeats exactly."""
     for k, index in enumerate(range(first, history.times.size)):
         clock.now = float(history.times[index])
         for tick in history.ticks_at(index):
             await engine.on_tick(tick)
-        await engine.refit_if_due(_inline)
+        await engine.refit_if_due(run_fit)
         await approver.step(index, clock.now)
-        equity[k] = engine.snapshot.risk.equity
+        equity[k] = engine.equity()
         if progress is not None and (k % 50 == 0 or k == equity.size - 1):
             progress(spec.title, k + 1, equity.size)
 

@@ -310,18 +310,18 @@ class ForecastWatch:
 
         frame = pd.DataFrame({s: pd.Series(c, index=pd.to_datetime(t, unit="s", utc=True))
                               for s, (t, c) in closes_by_symbol.items()}).dropna()
-        lines = []
-        for symbol in closes_by_symbol:
+        async def fit_one(symbol: str) -> str:
             track = self._tracks[symbol]
             try:
                 track.regime = await run(partial(models.fit_regime, symbol, frame))
             except Exception as error:  # noqa: BLE001 - the rules still give a regime
-                lines.append(f"{symbol} regime fit failed: {type(error).__name__}: {error}")
-                continue
+                return f"{symbol} regime fit failed: {type(error).__name__}: {error}"
             fit = track.regime
             said = f"{fit.regime} p={fit.probability:.0%}" if fit.source == "model" else f"{fit.regime} by the rules ({fit.reason})"
-            lines.append(f"{symbol} regime {said}")
-        return lines
+            return f"{symbol} regime {said}"
+
+        # Independent per asset, like the volatility fits: side by side when the pool has room.
+        return list(await asyncio.gather(*(fit_one(symbol) for symbol in closes_by_symbol)))
 
     # ---- answers ---------------------------------------------------------------------------
 

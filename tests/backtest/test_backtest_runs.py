@@ -4,6 +4,7 @@ the scripted trader's decisions journaled like a person's."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,21 @@ def test_the_scripted_vetoes_are_journaled_like_a_persons(market_data, tmp_path)
     assert {r.proposal_id for r in decisions} == {r.proposal_id for r in proposals}
     assert not [r for r in rows if r.kind == "fill"]  # nothing vetoed was traded
     assert result.equity[-1] == pytest.approx(10_000)  # flat all along: only the deposit
+
+
+async def _fit_lines(path: str) -> list[str]:
+    async with await Journal.open(path) as journal:
+        rows = await journal.entries(kinds=["model"])
+    # The fits' own wall times ("in 0.3s") are the only thing a pool may change.
+    return [re.sub(r" in [0-9.]+s", "", r.payload.get("text", "")) for r in rows]
+
+
+def test_model_fits_in_a_process_pool_give_the_same_run(market_data, tmp_path):
+    files = [market_data / SPOT / f"{b}USDT_4h.csv.gz" for b in ("BTC", "ETH")]
+    inline = run_strategy(spec("cockpit", files, "2019-03-01", "2019-06-01", journal=str(tmp_path / "inline.sqlite")))
+    pooled = run_strategy(spec("cockpit", files, "2019-03-01", "2019-06-01", fit_workers=2,
+                               journal=str(tmp_path / "pooled.sqlite")))
+    lines = asyncio.run(_fit_lines(inline.journal))
+    assert sum("refit GARCH family" in line for line in lines) > 20  # daily refits of both assets ran
+    assert lines == asyncio.run(_fit_lines(pooled.journal))
+    np.testing.assert_array_equal(inline.equity, pooled.equity)
