@@ -133,24 +133,28 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-def _theme_problem(config: Config) -> str | None:
-    from cockpit.tui.themes import ThemeError, shipped_themes
+def _themes(config: Config):
+    """Returns (the shipped and user themes, or None, and the one-line config error or None).
+    Each user theme file that was skipped is said on stderr; it stops nothing."""
+    from cockpit.secrets import redact
+    from cockpit.tui.themes import ThemeError, load_themes, user_themes_folder
 
     try:
-        names = shipped_themes()
+        themes = load_themes(user_themes_folder())
     except ThemeError as error:
-        return str(error)
-    if config.ui.theme not in names:
-        return f"ui.theme: unknown theme {config.ui.theme!r} (expected one of: {', '.join(sorted(names))})"
-    return None
+        return None, str(error)
+    for problem in themes.problems:
+        sys.stderr.write(f"cockpit: {redact(problem)}\n")
+    return themes, themes.unknown_theme(config.ui.theme)
 
 
 def _check(args: argparse.Namespace, config: Config) -> int:
-    problem = _theme_problem(config)
+    themes, problem = _themes(config)
     if problem:
         return _fail(problem)
     where = args.config or "defaults (no --config given)"
     print(f"ok: {where} is valid (settings digest {config.digest()}); journal: {journal_path(config)}")
+    print(themes.describe())
     return 0
 
 
@@ -259,10 +263,11 @@ def _status(config: Config, *, as_json: bool = False) -> int:
 
 def _palette(config: Config):
     """Returns the TUI theme's liquidation colours for a band, so a terminal shows what the screen shows."""
-    from cockpit.tui.themes import ThemeError, shipped_themes
+    from cockpit.tui.themes import ThemeError, load_themes, user_themes_folder
 
     try:
-        variables = shipped_themes()[config.ui.theme].variables
+        # Quietly: a skipped user theme is said by `cockpit check` and at the cockpit's start.
+        variables = load_themes(user_themes_folder()).themes[config.ui.theme].variables
     except (ThemeError, KeyError):
         from cockpit.tui.risk_tables import no_colour
 
@@ -339,14 +344,14 @@ def _run_cockpit(args: argparse.Namespace, config: Config) -> int:
             return _fail(str(error))
     if args.speed <= 0:
         return _fail("--speed: expected a positive number of bars per second")
-    problem = _theme_problem(config)
+    themes, problem = _themes(config)
     if problem:
         return _fail(problem)
     asyncio.run(_preflight(journal_path(config)))
     from cockpit.tui.app import CockpitApp
 
     session = Session(config, journal_path(config), demo=args.demo, replay=args.replay, speed=args.speed)
-    app = CockpitApp(session)
+    app = CockpitApp(session, themes)
     app.run()
     if app.return_code:
         return app.return_code

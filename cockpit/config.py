@@ -351,7 +351,7 @@ class JournalConfig(_Section):
 
 class UiConfig(_Section):
     theme: str = "cockpit-dark"
-    """Theme name, from the themes shipped with cockpit."""
+    """Theme name: cockpit-dark, cockpit-light, cockpit-high-contrast, cockpit-colour-blind, or your own from the themes folder of your config directory (T switches while running)."""
 
     watch_distance: float = Field(0.25, gt=0, lt=1)
     """Liquidation distance below this is coloured 'watch'."""

@@ -7,10 +7,12 @@ import contextlib
 import gc
 import signal
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
+from textual.theme import Theme
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
@@ -22,7 +24,7 @@ from cockpit.tui.screens.models_screen import ModelsScreen
 from cockpit.tui.screens.quit_confirm import QuitConfirm
 from cockpit.tui.screens.risk_screen import RiskScreen
 from cockpit.tui.screens.typed_confirm import TypedConfirm
-from cockpit.tui.themes import shipped_themes
+from cockpit.tui.themes import ThemeCatalogue, ThemeError, load_themes
 from cockpit.tui.widgets.breaker_line import BreakerLine
 from cockpit.tui.widgets.positions_table import PositionsTable
 from cockpit.tui.widgets.proposals_panel import ProposalsPanel
@@ -51,6 +53,7 @@ class CockpitApp(App):
         Binding("j", "journal", "Journal", id="journal"),
         # Off the footer, which is full at 80 columns; help (?) lists it.
         Binding("f", "models", "Models", id="models", show=False),
+        Binding("T", "cycle_theme", "Next theme (ctrl+p: pick one)", id="theme", show=False),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
@@ -58,7 +61,7 @@ class CockpitApp(App):
     # Deciding needs the proposal in view: these keys act only on the dashboard. Flatten and
     # quit work from every screen.
     DASHBOARD_ONLY = frozenset({"approve", "veto", "toggle_mode", "resume"})
-    COCKPIT_ACTIONS = DASHBOARD_ONLY | {"flatten", "journal", "help", "risk", "models"}
+    COCKPIT_ACTIONS = DASHBOARD_ONLY | {"flatten", "journal", "help", "risk", "models", "cycle_theme"}
 
     def _fatal_error(self) -> None:
         # Textual's own crash report shows every frame's local variables; a frame inside ccxt's
@@ -66,7 +69,6 @@ class CockpitApp(App):
         import io
 
         from rich.console import Console
-        from rich.text import Text
         from rich.traceback import Traceback
 
         from cockpit.secrets import redact
@@ -77,16 +79,27 @@ class CockpitApp(App):
         self._exit_renderables.append(Text(redact(buffer.getvalue())))
         self._close_messages_no_wait()
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, themes: ThemeCatalogue | None = None) -> None:
+        """`themes`: what the command line loaded (shipped and the user's own); None: shipped only.
+        Raises ThemeError (one line) when the config names a theme that is not among them."""
         super().__init__()
         self.session = session
         self.engine: Engine | None = None
         self._shown_version = -1
         self._engine_notice = ""
         self._exit_reason = "exit"
-        for theme in shipped_themes().values():
+        self.themes = themes if themes is not None else load_themes()
+        problem = self.themes.unknown_theme(session.config.ui.theme)
+        if problem:
+            raise ThemeError(problem)
+        textual_own = [name for name in self.available_themes if name not in self.themes.themes]
+        for theme in self.themes.themes.values():
             self.register_theme(theme)
         self.theme = session.config.ui.theme
+        # Textual's own themes lack the liquidation and source colours: the theme key and the
+        # palette's "Theme" command offer ours only.
+        for name in textual_own:
+            self.unregister_theme(name)
 
     def compose(self) -> ComposeResult:
         ui = self.session.config.ui
@@ -108,6 +121,11 @@ class CockpitApp(App):
         self._status = self.query_one(StatusBar)
         self._listen_for_hangup()
         self._status.show(None, self.session.describe_start())
+        self.theme_changed_signal.subscribe(self, self._theme_switched)
+        skipped = self.themes.problems
+        if skipped:
+            more = f" (+{len(skipped) - 1} more: cockpit check lists them)" if len(skipped) > 1 else ""
+            self.say(skipped[0] + more)
         self.query_one("#proposal-list", DataTable).focus()
         self.start_engine()
         self.set_interval(REFRESH_SECONDS, self.refresh_from_engine)
@@ -156,9 +174,19 @@ class CockpitApp(App):
             self.say(snapshot.notice)
 
     def say(self, text: str) -> None:
-        """Shows one line in the notice bar."""
+        """Shows one line in the notice bar, as plain text (a path or an exchange's message may
+        hold brackets that markup would swallow)."""
         if not self._dashboard_gone():
-            self.query_one("#notice", Static).update(text)
+            self.query_one("#notice", Static).update(Text(text))
+
+    def _theme_switched(self, theme: Theme) -> None:
+        # From the theme key or the palette's "Theme" command: say which, and redraw what holds
+        # colours of the old theme (each widget skips what it already shows in this one).
+        names = self.themes.names
+        where = f" ({names.index(theme.name) + 1}/{len(names)})" if theme.name in names else ""
+        self.say(f"theme {theme.name}{where} · T: next · set [ui] theme to keep it")
+        self._shown_version = -1
+        self.refresh_from_engine()
 
     # ---- actions: each is one engine command ----------------------------------------------
 
@@ -252,6 +280,12 @@ class CockpitApp(App):
             self.say("still starting: the journal opens in a moment")
             return
         self.push_screen(JournalScreen(self.engine.journal))
+
+    def action_cycle_theme(self) -> None:
+        """Switches to the next theme in name order, for this run (the config is not written)."""
+        names = self.themes.names
+        current = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(current + 1) % len(names)]
 
     def action_help(self) -> None:
         keys = [(b.key_display or b.key, b.description) for b in self.BINDINGS if isinstance(b, Binding)]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 
 
-def money(value: float, *, signed: bool = False) -> str:
-    """Returns USDT with thousands separators and 2 decimals, e.g. "12,345.67" or "+12.30"."""
+def money(value: float, *, signed: bool = False, cents: bool = True) -> str:
+    """Returns USDT with thousands separators and 2 decimals, e.g. "12,345.67" or "+12.30"
+    (whole units, "12,346", with `cents` False)."""
     if not math.isfinite(value):
         return "—"
-    return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    decimals = 2 if cents else 0
+    return f"{value:+,.{decimals}f}" if signed else f"{value:,.{decimals}f}"
 
 
 def price(value: float) -> str:
@@ -56,6 +58,21 @@ def distance_band(distance: float, *, watch: float, danger: float) -> str:
     if distance < watch:
         return "watch"
     return "safe"
+
+
+# Each band also said in text, two columns wide so figures stay aligned: the colour alone fails a
+# colour-blind trader, a monochrome terminal and a pipe. Plain ASCII renders in every font.
+BAND_MARKS = {"safe": "ok", "watch": " !", "danger": "!!"}
+
+
+def band_mark(band: str) -> str:
+    """Returns the two-character mark of a distance band: "ok" (safe), " !" (watch), "!!" (danger)."""
+    return BAND_MARKS[band]
+
+
+def with_band_mark(figure: str, band: str) -> str:
+    """Returns a distance figure followed by its band's mark, e.g. "8.2% !!" or "64.0% ok"."""
+    return f"{figure} {band_mark(band)}"
 
 
 def reason_number(name: str, value: float) -> str:

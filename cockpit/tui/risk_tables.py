@@ -30,8 +30,11 @@ def _table(title: str) -> Table:
                  show_edge=False, pad_edge=False, padding=(0, 1), expand=False)
 
 
-def _move(distance: float) -> str:
-    return "none" if not math.isfinite(distance) or distance >= 10 else fmt.percent(-distance, signed=True)
+def _move(distance: float, band: str) -> str:
+    # The band's mark as well as its colour: `cockpit status` into a pipe has no colour at all.
+    if not math.isfinite(distance) or distance >= 10:
+        return "none"
+    return fmt.with_band_mark(fmt.percent(-distance, signed=True), band)
 
 
 def stress_heading(report: StressReport) -> str:
@@ -53,11 +56,11 @@ def liquidation_table(report: StressReport, *, watch: float, danger: float, pale
             f"{row.side} {row.margin_mode}",
             fmt.price(row.mark_price),
             fmt.price(row.liquidation_price) if row.liquidation_price > 0 else "none",
-            Text(_move(row.liquidation_distance), style=palette(band)),
+            Text(_move(row.liquidation_distance, band), style=palette(band)),
         )
     if report.positions:
         band = fmt.distance_band(report.portfolio_move, watch=watch, danger=danger)
-        table.add_row("all together", "cross book", "", "", Text(_move(report.portfolio_move), style=f"bold {palette(band)}"))
+        table.add_row("all together", "cross book", "", "", Text(_move(report.portfolio_move, band), style=f"bold {palette(band)}"))
     else:
         table.add_row("no open positions", "", "", "", "")
     return table

@@ -20,13 +20,13 @@ from textual.widgets import Input, Log
 from tests.support import BTC, ETH, T0, FakeClock, QueueSource, config, tick
 
 
-def make_app(tmp_path: Path, *, clock=None, cfg=None) -> tuple[CockpitApp, QueueSource]:
+def make_app(tmp_path: Path, *, clock=None, cfg=None, themes=None) -> tuple[CockpitApp, QueueSource]:
     source = QueueSource()
     session = Session(
         cfg or config(), tmp_path / "journal.sqlite", choice=MarketChoice("demo", "paper-test", "demo"),
         source=source, clock=clock or FakeClock(),
     )
-    return CockpitApp(session), source
+    return CockpitApp(session, themes), source
 
 
 async def until(pilot, condition, timeout: float = 5.0) -> None:

@@ -33,6 +33,12 @@ SCREEN_KEYS = "\n".join(
         f"  [b]{'o':>8}[/b]  set or clear the regime override, which sizing uses",
         f"  {'':>8}  then 1-4: bull, consolidation, bear, crisis; 0 clears",
         f"  [b]{'Esc / f':>8}[/b]  back",
+        "",
+        "[b]Everywhere[/b]",
+        f"  [b]{'ctrl+p':>8}[/b]  command palette; its Theme command picks a theme by name",
+        "",
+        "[b]Liquidation distance[/b]: each figure carries its band as text as well as colour:",
+        "  [b]ok[/b] safe · [b]![/b] watch (below ui.watch_distance) · [b]!![/b] danger (below ui.danger_distance)",
     ]
 )
 

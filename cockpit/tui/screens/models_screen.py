@@ -77,6 +77,7 @@ class ModelsScreen(Screen[None]):
         super().__init__()
         self._board = ForecastBoard()
         self._lines: dict[str, object] = {}
+        self._theme = ""  # the theme the lines were drawn in: a switch redraws them in the new one
 
     def compose(self) -> ComposeResult:
         yield ForecastTable(id="forecasts")
@@ -104,9 +105,10 @@ class ModelsScreen(Screen[None]):
         if engine is None or not self.is_attached:
             return
         board = engine.snapshot.forecasts
-        if board is self._board and self._lines:
+        if board is self._board and self._lines and self._theme == self.app.theme:
             return
         self._board = board
+        self._theme = self.app.theme
         self.query_one(ForecastTable).show(board)
         self._set_line("models-override", override_line(board))
         self._set_line("models-drift", self._drift(board))

@@ -17,14 +17,15 @@ class BreakerBoard(Static):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
-        self._shown: tuple[BreakerState, ...] | None = None
+        self._shown: tuple[tuple[BreakerState, ...], str] | None = None
 
     def _palette(self, band: str) -> str:
         return self.app.theme_variables.get(f"liq-{band}", "")
 
     def show(self, latches: tuple[BreakerState, ...]) -> None:
-        """Redraws when any breaker's status or figures changed."""
-        if latches == self._shown:
+        """Redraws when any breaker's status or figures changed, or the theme did."""
+        shown = (latches, self.app.theme)
+        if shown == self._shown:
             return
-        self._shown = latches
+        self._shown = shown
         self.update(breaker_table(latches, palette=self._palette))

@@ -64,6 +64,7 @@ class ForecastChart(PlotextPlot):
         super().__init__(**kwargs)
         self._shown: object = ()  # never equal to a real key: the first show always draws
         self._shown_asset: AssetForecast | None = None
+        self._shown_theme = ""
         self._series: tuple[list[float], list[float], list[float], list[float]] | None = None
         self._message = "no forecasts yet"
         self._title = ""
@@ -79,11 +80,14 @@ class ForecastChart(PlotextPlot):
         return None if self._shown_asset is None else self._shown_asset.symbol
 
     def show(self, asset: AssetForecast | None) -> None:
-        """Redraws for `asset` (None: no asset to show) unless it shows what is already drawn."""
-        if asset is not None and asset is self._shown_asset:
+        """Redraws for `asset` (None: no asset to show) unless it shows what is already drawn, in
+        the theme shown (the lines take the theme's colours)."""
+        theme = self.app.theme
+        if asset is not None and asset is self._shown_asset and self._shown_theme == theme:
             return
+        self._shown_theme = theme
         key = None if asset is None else (
-            asset.symbol, asset.chart_times, _nan_free(asset.chart_prices), _nan_free(asset.chart_sigma))
+            theme, asset.symbol, asset.chart_times, _nan_free(asset.chart_prices), _nan_free(asset.chart_sigma))
         self._shown_asset = asset
         if key == self._shown:
             return

@@ -118,9 +118,10 @@ class ForecastTable(DataTable):
     def show(self, board: ForecastBoard) -> None:
         """Redraws the rows when anything shown changed, keeping the cursor on the same asset."""
         rows = tuple((a.symbol, forecast_cells(a)) for a in board.assets)
-        if rows == self._shown:
+        # The theme is part of what is shown: after a switch the same rows are redrawn in its colours.
+        if (rows, self.app.theme) == self._shown:
             return
-        self._shown = rows
+        self._shown = (rows, self.app.theme)
         selected = self.selected_symbol
         # Columns are rebuilt so their widths follow what is shown now, not the widest ever.
         self.clear(columns=True)

@@ -14,7 +14,8 @@ COLUMNS = ("Sym", "Side", "Size", "Entry", "Mark", "PnL", "Lev", "Liq price", "L
 
 
 class PositionsTable(DataTable):
-    """One row per open position; the distance cell is coloured safe / watch / danger."""
+    """One row per open position; the distance cell is coloured safe / watch / danger and marked
+    "ok" / "!" / "!!" so the band reads without colour."""
 
     DEFAULT_CSS = """
     PositionsTable { height: auto; max-height: 10; border-top: solid $primary; }
@@ -33,7 +34,8 @@ class PositionsTable(DataTable):
         """Redraws the rows when anything visible changed (not on every tick)."""
         reported = {s: p.exchange_liquidation_price for s, p in snapshot.state.positions.items()}
         rows = tuple(self._row(p, reported.get(p.symbol)) for p in snapshot.risk.positions)
-        key = tuple(tuple(cell.plain if isinstance(cell, Text) else cell for cell in row) for row in rows)
+        # The theme is part of what is shown: after a switch the same figures are redrawn in its colours.
+        key = (self.app.theme, tuple(tuple(cell.plain if isinstance(cell, Text) else cell for cell in row) for row in rows))
         if key == self._shown:
             return
         self._shown = key
@@ -58,7 +60,8 @@ class PositionsTable(DataTable):
     def _row(self, position, exchange_liquidation_price: float | None = None) -> tuple:
         band = fmt.distance_band(position.liquidation_distance, watch=self._watch, danger=self._danger)
         colour = self.app.theme_variables.get(f"liq-{band}", "")
-        distance = Text(fmt.percent(position.liquidation_distance), style=f"bold {colour}", justify="right")
+        distance = Text(fmt.with_band_mark(fmt.percent(position.liquidation_distance), band),
+                        style=f"bold {colour}", justify="right")
         pnl = Text(fmt.money(position.unrealized_pnl, signed=True), justify="right")
         return (
             position.symbol.split("/")[0],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 
@@ -34,6 +35,11 @@ class StatusBar(Widget):
         """Redraws from `snapshot` (or a "starting" line before the engine exists), and only
         when the text changed: the size is fixed, so no layout pass is needed."""
         content = Text(f"cockpit — {starting}", style="bold") if snapshot is None else self._render_snapshot(snapshot)
+        width = self.content_size.width
+        if snapshot is not None and width and max(map(cell_len, content.plain.splitlines())) > width:
+            # At 80 columns a five-figure equity pushes the liquidation figure's band mark off
+            # the edge: the cents go first, the risk figures stay.
+            content = self._render_snapshot(snapshot, cents=False)
         if content == self._content:
             return
         self._content = content
@@ -42,7 +48,7 @@ class StatusBar(Widget):
     def _colour(self, name: str) -> str:
         return self.app.theme_variables.get(name, "")
 
-    def _render_snapshot(self, snap: EngineSnapshot) -> Text:
+    def _render_snapshot(self, snap: EngineSnapshot, *, cents: bool = True) -> Text:
         risk = snap.risk
         source = snap.source_label + (f" ({snap.source_note})" if snap.source_note else "")
         line = Text()
@@ -66,8 +72,8 @@ class StatusBar(Widget):
         if snap.stale and snap.last_tick_at is not None:
             line.append(f"  STALE {snap.taken_at - snap.last_tick_at:.0f}s", style=f"bold {self._colour('liq-danger')}")
         line.append("\n")
-        line.append(f" equity {fmt.money(risk.equity)}  uPnL ")
-        line.append(fmt.money(risk.unrealized_pnl, signed=True))
+        line.append(f" equity {fmt.money(risk.equity, cents=cents)}  uPnL ")
+        line.append(fmt.money(risk.unrealized_pnl, signed=True, cents=cents))
         line.append("  lev ")
         over = risk.effective_leverage > snap.leverage_ceiling
         line.append(fmt.leverage(risk.effective_leverage), style=f"bold {self._colour('liq-danger')}" if over else "bold")
@@ -81,7 +87,9 @@ class StatusBar(Widget):
             move = snap.account_liquidation_move
             band = fmt.distance_band(move, watch=self._watch, danger=self._danger)
             line.append("  liq all ")
-            line.append(fmt.percent(-move, signed=True) if move < 10 else "none", style=f"bold {self._colour(f'liq-{band}')}")
+            # "none": no common move liquidates the book, which needs no mark to be read.
+            figure = fmt.with_band_mark(fmt.percent(-move, signed=True), band) if move < 10 else "none"
+            line.append(figure, style=f"bold {self._colour(f'liq-{band}')}")
         if snap.in_flight:
             line.append(f"  {snap.in_flight} in flight", style="bold")
         return line

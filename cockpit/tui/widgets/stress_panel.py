@@ -22,16 +22,18 @@ class StressPanel(Static):
         super().__init__("computing…", **kwargs)
         self._watch = watch_distance
         self._danger = danger_distance
-        self._shown: StressReport | None = None
+        self._shown: tuple[StressReport, str] | None = None
 
     def _palette(self, band: str) -> str:
         return self.app.theme_variables.get(f"liq-{band}", "")
 
     def show(self, report: StressReport) -> None:
-        """Redraws from `report` unless it is the one already shown."""
-        if report is self._shown:
+        """Redraws from `report` unless it is the one already shown, in the theme shown."""
+        # The theme is part of what is shown: after a switch the same report is redrawn in its colours.
+        shown = (report, self.app.theme)
+        if self._shown is not None and self._shown[0] is report and self._shown[1] == shown[1]:
             return
-        self._shown = report
+        self._shown = shown
         self.update(
             Group(
                 Text(stress_heading(report), style="bold"),
