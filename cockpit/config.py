@@ -21,8 +21,11 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
+    # No inf or nan anywhere: `stale_after_seconds = inf` would switch the stale-data breaker off,
+    # `ttl_seconds = inf` would keep a proposal alive for ever, `leverage_ceiling = inf` lift the
+    # ceiling; every limit is a finite number.
     model_config = ConfigDict(
-        frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True
+        frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True, allow_inf_nan=False
     )
 
 
@@ -130,8 +133,8 @@ class MarketConfig(_Section):
     stale_after_seconds: float = Field(30.0, gt=0)
     """Prices older than this are stale: automation halts and the header says so."""
 
-    synthetic_seed: int = 7
-    """Seed of the synthetic demo market (same seed, same prices)."""
+    synthetic_seed: int = Field(7, ge=0)
+    """Seed of the synthetic demo market (same seed, same prices); 0 or more."""
 
 
 # Exchanges a real account can be connected to. Binance USDT-M is exercised end to end (against a
@@ -428,7 +431,7 @@ def _parse_env_value(raw: str, section: str, key: str) -> Any:
         return raw
     try:
         return tomllib.loads(f"value = {raw}")["value"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):  # tomllib recurses once per nested [ or {
         return raw
 
 
@@ -482,6 +485,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read (permission denied)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"{path}: not valid TOML (arrays or tables nested too deeply)") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file") from None
 

@@ -173,3 +173,33 @@ def test_targets_beyond_the_asset_exposure_cap_are_refused(tmp_path):
     # BTC 0.5 at 2x needs 1.0x of equity; a 0.8x cap cannot hold it.
     message = refusal(tmp_path, "[limits]\nmax_asset_exposure = 0.8\n")
     assert "limits.max_asset_exposure" in message and "BTC" in message and "1.00x" in message
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[market]\nstale_after_seconds = inf\n", "market.stale_after_seconds"),  # would never halt
+        ("[proposals]\nttl_seconds = inf\n", "proposals.ttl_seconds"),  # would never expire
+        ("[portfolio]\nallow_ceiling_above_3x = true\nleverage_ceiling = inf\n", "portfolio.leverage_ceiling"),
+        ("[limits]\nmax_order_notional = nan\n", "limits.max_order_notional"),
+        ("[portfolio.targets]\nBTC = nan\n", "portfolio.targets.BTC"),
+    ],
+)
+def test_inf_and_nan_are_refused_everywhere(tmp_path, text, key):
+    # Found by the fuzz drill (tests/drills): inf passed every `gt=0` check and silently switched
+    # a safety limit off.
+    message = refusal(tmp_path, text)
+    assert message.endswith(("got inf", "got nan")) and f"{key}: input should be a finite number" in message
+
+
+def test_a_negative_demo_seed_is_refused_before_the_demo_cannot_start(tmp_path):
+    # numpy's generator refuses a negative seed: the demo market died at start with a valid config.
+    assert "market.synthetic_seed" in refusal(tmp_path, "[market]\nsynthetic_seed = -1\n")
+
+
+def test_toml_nested_too_deeply_is_one_line_not_a_recursion_traceback(tmp_path):
+    message = refusal(tmp_path, "x = " + "[" * 2000 + "]" * 2000 + "\n")
+    assert message.endswith("not valid TOML (arrays or tables nested too deeply)")
+    deep = "[" * 2000  # from the environment it is text, and the key says what it expects
+    with pytest.raises(ConfigError, match="portfolio.drift_band: input should be a valid number"):
+        load_config(environ={"COCKPIT_PORTFOLIO_DRIFT_BAND": deep})
