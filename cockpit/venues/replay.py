@@ -99,11 +99,19 @@ def _open_times(raw: pd.DataFrame, fail: Callable[[str], ReplayDataError]) -> np
     if bad.any():
         row = int(bad.argmax())
         raise fail(f"unparseable time {raw['timestamp'].iloc[row]!r} in column timestamp at row {row + 1}")
-    return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float)
+    # Through microseconds, which hold any year pandas parses (nanoseconds overflow before 1678).
+    return parsed.dt.as_unit("us").astype("int64").to_numpy() / 1e6
+
+
+# The bars are indexed by nanosecond timestamps: what pandas can hold, in epoch seconds.
+FIRST_TIME, LAST_TIME = pd.Timestamp.min.ceil("s").timestamp(), pd.Timestamp.max.floor("s").timestamp()
 
 
 def _check_rows(frame: pd.DataFrame, fail: Callable[[str], ReplayDataError]) -> None:
     times = frame["open_time"].to_numpy()
+    outside = np.flatnonzero((times < FIRST_TIME) | (times > LAST_TIME))
+    if outside.size:
+        raise fail(f"time out of range at row {int(outside[0]) + 1} (expected a date between 1678 and 2262)")
     backwards = np.flatnonzero(np.diff(times) <= 0)
     if backwards.size:
         raise fail(f"non-increasing timestamps at row {int(backwards[0]) + 2}")

@@ -147,3 +147,28 @@ async def test_close_stops_the_replay(tmp_path):
         seen.append(tick)
         await source.close()
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "1e300,x,1,2,1,1,0\n2e300,x,1,2,1,1,0\n",  # open_time_ms far beyond 2262
+        "-1e15,x,1,2,1,1,0\n-9e14,x,1,2,1,1,0\n",  # year -29,700
+    ],
+)
+def test_times_pandas_cannot_hold_are_one_line(tmp_path, rows):
+    # Found by the fuzz drill: pandas' OutOfBoundsDatetime escaped load_bars, so `cockpit
+    # --replay` printed its class name and `cockpit backtest` a message without the file.
+    path = tmp_path / "BTCUSDT_4h.csv"
+    path.write_text(HEADER + rows)
+    with pytest.raises(ReplayDataError, match=r"^BTCUSDT_4h.csv: time out of range at row 1 \(expected a date"):
+        load_bars(path)
+
+
+def test_iso_times_before_1678_are_one_line_and_after_are_read(tmp_path):
+    path = tmp_path / "BTCUSDT_4h.csv"
+    path.write_text("timestamp,open,high,low,close\n0001-01-01,1,1,1,1\n9999-12-31,1,1,1,1\n")
+    with pytest.raises(ReplayDataError, match="time out of range at row 1"):
+        load_bars(path)
+    path.write_text("timestamp,open,high,low,close\n2020-01-01T00:00:00+05:00,1,1,1,1\n2020-01-01T04:00:00Z,1,1,1,1\n")
+    assert load_bars(path)["open_time"].tolist() == [ts("2019-12-31T19:00"), ts("2020-01-01T04:00")]
