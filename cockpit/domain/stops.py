@@ -113,7 +113,8 @@ def stop_price(
         limit = liquidation_price + buffer * mark_price  # the lowest safe stop
         price = _on_tick(max(vol_price, limit), limit, mark_price, tick_size, long)
         pulled_in = vol_price < limit
-        feasible = price < mark_price
+        # A mark below a tick rounds the stop to 0, which is no stop at all (and no valid order).
+        feasible = 0.0 < price < mark_price
     else:
         vol_price = mark_price * (1.0 + wanted)
         limit = (liquidation_price - buffer * mark_price) if liquidation_price > 0 else math.inf

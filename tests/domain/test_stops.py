@@ -222,3 +222,12 @@ def test_existing_order_constructors_still_work():
     # stop_price was added last with a default: positional construction is unchanged.
     order = Order(BTC, "buy", 1.0, False, "limit", 59_000.0, "cid")
     assert (order.limit_price, order.client_order_id, order.stop_price) == (59_000.0, "cid", None)
+
+
+def test_a_mark_below_one_tick_gets_no_stop_rather_than_a_stop_at_zero():
+    # Found by the fuzz drill: a garbage price far below the tick size rounded a long's stop to
+    # 0.0, the policy took it as feasible, and protective_stop raised out of Engine.on_tick.
+    level = stop_price("long", 1e-12, 0.02, 0.0, tick_size=0.1)
+    assert not level.feasible and level.price == 1e-12
+    short = stop_price("short", 1e-12, 0.02, 0.0, tick_size=0.1)
+    assert not short.feasible
