@@ -75,11 +75,12 @@ def _position_row(row: Any) -> bool:
 def _strict_json(passed_on: Callable[..., Any], exchange_id: str) -> Callable[..., Any]:
     """Wraps ccxt's response hook so a 2xx answer that is not valid JSON raises BadResponse.
     ccxt itself hands the raw text to its parsers, which make of a truncated position list an
-    empty one: a garbled report would read as "flat"."""
+    empty one: a garbled report would read as "flat". An empty body is not JSON either: every
+    answer of these REST APIs is a JSON document, and an empty "200" to a cancel read as done."""
     import ccxt.async_support as ccxt_async
 
     def check(code: Any, reason: Any, url: str, method: str, headers: Any, body: Any, *rest: Any) -> Any:
-        if isinstance(body, str) and body and 200 <= int(code) < 300:
+        if isinstance(body, str) and 200 <= int(code) < 300:
             try:
                 json.loads(body)
             except ValueError:
@@ -99,6 +100,9 @@ def order_result(order: Order, answer: Mapping[str, Any], *, taker_fee: float) -
     status = answer.get("status")
     filled = _optional(answer.get("filled")) or 0.0
     cid = order.client_order_id
+    if filled > order.quantity * (1 + 1e-9):
+        # More than was ordered is not a fill to believe: the answer is garbled (ask again).
+        raise Garbled(f"garbled answer: filled {filled:g} of an order for {order.quantity:g}")
     if status == "open" and filled == 0:
         return OrderResult(cid, "open")
     if filled > 0 and status in ("closed", "canceled", "expired", "open"):
@@ -386,8 +390,17 @@ class Exchange:
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if stop:
             params["trigger"] = True
-        answer = await self._do("cancel", lambda: self.client.cancel_order("", symbol, params))
-        return answer is not None
+
+        async def cancel() -> Any:
+            answer = await self.client.cancel_order("", symbol, params)
+            # "Done" only when the answer names the order: a `null` or an object about nothing
+            # would otherwise read as cancelled while the order still rests (retried as garbled).
+            named = answer.get("clientOrderId") if isinstance(answer, Mapping) else None
+            if not isinstance(answer, Mapping) or named not in (None, client_order_id) or not (named or answer.get("id")):
+                raise Garbled(f"garbled answer: the cancel of {client_order_id} does not name it")
+            return answer
+
+        return await self._do("cancel", cancel) is not None
 
     async def cancel_all(self, symbols: list[str]) -> None:
         """Cancels every open order (plain and conditional) on `symbols`. Idempotent."""
