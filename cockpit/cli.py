@@ -4,6 +4,7 @@
 file, an empty journal, or no account started in it yet: one line on stdout), 2 on bad input.
 `cockpit journal verify` and `cockpit journal backup DEST` exit 0 when the (backed-up) journal is
 intact, 1 when it is broken (the first broken row on stdout), 2 on bad input.
+`cockpit results FILE` exits 0 after showing the file, 2 when it cannot be shown (one line why).
 """
 
 from __future__ import annotations
@@ -96,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     from cockpit.backtest.command import add_parser as add_backtest
 
     add_backtest(commands, [_options(journal=False, top=False)])
+    results = commands.add_parser(
+        "results", parents=[_options(journal=False, top=False)],
+        help="show a saved `cockpit backtest --json` file: equity and drawdown charts, strategy and claims tables",
+    )
+    results.add_argument("file", type=Path, metavar="FILE", help="the JSON file cockpit backtest --json wrote")
     models = commands.add_parser("models", help="the forecast models: how they did on history")
     model_commands = models.add_subparsers(dest="models_command", metavar="evaluate", required=True)
     evaluate = model_commands.add_parser(
@@ -302,6 +308,23 @@ def _evaluate_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _results(args: argparse.Namespace, config: Config) -> int:
+    # Read and checked before any screen opens: a bad file is one line and status 2.
+    from cockpit.backtest.results_file import ResultsFileError, load_results
+
+    try:
+        results = load_results(args.file)
+    except ResultsFileError as error:
+        return _fail(str(error))
+    themes, problem = _themes(config)
+    if problem:
+        return _fail(problem)
+    from cockpit.tui.results_app import ResultsApp
+
+    ResultsApp(results, theme=config.ui.theme, themes=themes).run()
+    return 0
+
+
 def _flatten(args: argparse.Namespace, config: Config) -> int:
     from cockpit.engine.headless import headless_flatten
 
@@ -383,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             return _targets(args, config)
         if args.command == "models":
             return _evaluate_models(args)
+        if args.command == "results":
+            return _results(args, config)
         if args.command == "backtest":
             from cockpit.backtest import command
 

@@ -362,6 +362,9 @@ class UiConfig(_Section):
     danger_distance: float = Field(0.10, gt=0, lt=1)
     """Liquidation distance below this is coloured 'danger'."""
 
+    bell: bool = False
+    """Ring the terminal bell with the notification of a breaker trip or a tighter risk gate."""
+
 
 class Config(_Section):
     """Everything cockpit can be told. Sections mirror config.example.toml."""

@@ -12,6 +12,8 @@ from cockpit.backtest.claims import Claim
 from cockpit.backtest.runner import StrategyResult
 from cockpit.domain.performance import drawdowns
 
+# Points per strategy curve in the JSON: more than any terminal chart draws, a few kB a strategy.
+CURVE_POINTS = 1500
 JSON_FIGURES = ("final_equity", "cagr", "max_drawdown", "max_drawdown_days", "sharpe", "sortino", "calmar",
                 "win_rate", "recovery_factor", "liquidations", "fees", "funding", "turnover")
 
@@ -86,17 +88,35 @@ def _plain(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def curve(times: np.ndarray, equity: np.ndarray, points: int = CURVE_POINTS) -> dict[str, list]:
+    """Returns {"time": epoch s, "equity": USDT, "drawdown": fraction below the running peak} for
+    charts: every bar, or at most `points` buckets of bars, each at its last bar with its
+    deepest drawdown (so the chart shows the worst drawdown exactly)."""
+    stamps = np.asarray(times, dtype=float)
+    values = np.asarray(equity, dtype=float)
+    depth = drawdowns(values)
+    if stamps.size > points:
+        edges = np.linspace(0, stamps.size, points + 1).astype(int)
+        last = edges[1:] - 1
+        depth = np.maximum.reduceat(depth, edges[:-1])
+        stamps, values = stamps[last], values[last]
+    return {"time": [round(float(t), 3) for t in stamps], "equity": [_plain(float(v)) for v in values],
+            "drawdown": [_plain(float(d)) for d in depth]}
+
+
 def json_document(results: Sequence[StrategyResult], claims: Sequence[Claim], meta: Mapping[str, object]) -> dict:
-    """Returns {"strategies": {name: figures}, "claims": [...], "run": meta}; NaN and infinities
-    become null (JSON has neither)."""
+    """Returns {"strategies": {name: figures}, "claims": [...], "run": meta, "curves": {name:
+    curve}} (see `curve`); NaN and infinities become null (JSON has neither)."""
     strategies = {}
+    curves = {}
     for result in results:
+        curves[result.name] = curve(result.times, result.equity)
         figures = result.performance().as_dict()
         entry = {name: _plain(figures[name]) if isinstance(figures[name], float) else figures[name] for name in JSON_FIGURES}
         entry.update(proposals=result.proposals, approvals=result.approvals, vetoes=result.vetoes, expired=result.expired,
                      bars=result.bars, seconds=round(result.seconds, 2))
         strategies[result.name] = entry
-    return {"strategies": strategies, "claims": [c.as_dict() for c in claims], "run": dict(meta)}
+    return {"strategies": strategies, "claims": [c.as_dict() for c in claims], "run": dict(meta), "curves": curves}
 
 
 def plot(results: Sequence[StrategyResult], *, width: int = 100, height: int = 18) -> str:

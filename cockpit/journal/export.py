@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 
 from cockpit.journal import kinds
 from cockpit.journal.codec import compact_json
-from cockpit.journal.store import Entry, Journal
+from cockpit.journal.errors import JournalError
+from cockpit.journal.store import Entry, EntryFilter, Journal
 
 CSV_COLUMNS = (
     "seq", "time_utc", "account", "kind", "symbol", "proposal_id", "client_order_id", "payload",
@@ -22,10 +25,12 @@ def _iso(ts: float) -> str:
 
 
 async def export_csv(
-    journal: Journal, out: TextIO, *, limit: int | None = None, account: str | None = None
+    journal: Journal, out: TextIO, *, limit: int | None = None, account: str | None = None,
+    where: EntryFilter | None = None,
 ) -> int:
     """Writes a header and the journal rows to `out` as CSV, oldest first; returns the number of
-    rows written (header excluded). With `limit`, only the newest `limit` rows are written.
+    rows written (header excluded). With `limit`, only the newest `limit` rows are written; with
+    `where`, only the rows it matches (read page by page, so a big journal never sits in memory).
 
     time_utc is ISO-8601 with milliseconds and +00:00; payload is compact JSON.
     """
@@ -43,15 +48,50 @@ async def export_csv(
         return count
 
     if limit is not None:
-        newest = await journal.entries(limit=limit, account=account, newest_first=True)
+        newest = await journal.entries(limit=limit, account=account, newest_first=True, where=where)
         return write(reversed(newest))
     written, after = 0, 0
     while True:
-        page = await journal.entries(limit=_PAGE, account=account, after_seq=after)
+        page = await journal.entries(limit=_PAGE, account=account, after_seq=after, where=where)
         written += write(page)
         if len(page) < _PAGE:
             return written
         after = page[-1].seq
+
+
+async def export_csv_file(journal: Journal, path: str | Path, *, where: EntryFilter | None = None) -> tuple[Path, int]:
+    """Writes the rows `where` matches to the new file `path` as CSV (see export_csv); returns
+    (its absolute path, the number of rows). A relative path is from the current directory.
+
+    Raises JournalError, one line, when the file exists (it is never overwritten), its folder
+    does not, or it cannot be written; a file begun and not finished is removed again.
+    """
+    target = Path(path).expanduser()
+    where_to = target.absolute()
+    if target.is_dir():
+        raise JournalError(f"{where_to} is a folder: give a file name (nothing was written)")
+    try:
+        out = open(target, "x", encoding="utf-8", newline="")
+    except FileExistsError:
+        raise JournalError(f"{where_to} exists: choose another name (nothing was written)") from None
+    except FileNotFoundError:
+        raise JournalError(f"no folder {where_to.parent}: nothing was written") from None
+    except IsADirectoryError:
+        raise JournalError(f"{where_to} is a folder: give a file name (nothing was written)") from None
+    except OSError as exc:
+        raise JournalError(f"cannot write {where_to}: {exc.strerror or exc} (nothing was written)") from None
+    try:
+        with out:
+            rows = await export_csv(journal, out, where=where)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException as exc:
+        target.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, JournalError)):
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise JournalError(f"cannot write {where_to}: {detail} (nothing was written)") from None
+        raise
+    return where_to, rows
 
 
 def _num(value: Any) -> str:
@@ -195,15 +235,15 @@ def summarize(entry: Entry) -> str:
 def format_entries(entries: Iterable[Entry], *, compact: bool = False) -> list[str]:
     """Returns one line per entry: "#seq  YYYY-MM-DD HH:MM:SS UTC  kind  symbol  summary".
 
-    `compact` (for an 80-column screen) shows the time of day only and the base asset
-    ("BTC" for "BTC/USDT:USDT"), so the summary keeps its room.
+    `compact` (for an 80-column screen) drops the seq and the year ("01-31 14:05:09") and shows
+    the base asset ("BTC" for "BTC/USDT:USDT"), so the summary keeps its room.
     """
     lines = []
     for e in entries:
         moment = datetime.fromtimestamp(e.ts, tz=timezone.utc)
         if compact:
             symbol = (e.symbol or "-").split("/")[0]
-            lines.append(f"{moment:%H:%M:%S} {e.kind:<12} {symbol:<5} {summarize(e)}")
+            lines.append(f"{moment:%m-%d %H:%M:%S} {e.kind:<12} {symbol:<5} {summarize(e)}")
         else:
             symbol = e.symbol or "-"
             lines.append(f"#{e.seq:<6} {moment:%Y-%m-%d %H:%M:%S} UTC  {e.kind:<12} {symbol:<15} {summarize(e)}")

@@ -28,6 +28,8 @@ from cockpit.journal.chain import GENESIS, row_hash
 from cockpit.journal.codec import decode_payload, encode_payload
 from cockpit.journal.errors import JournalError
 from cockpit.journal.kinds import ALL_KINDS
+from cockpit.journal.query import COLUMNS as _COLUMNS
+from cockpit.journal.query import EntryFilter, count_entries, select_entries
 
 BUSY_TIMEOUT_MS = 5000
 # Rows already waiting when the writer wakes share one transaction (one fsync), up to this many.
@@ -43,7 +45,6 @@ _TIP = (
     "(SELECT row_hash FROM entries ORDER BY seq DESC LIMIT 1), "
     "(SELECT seq FROM sqlite_sequence WHERE name = 'entries')"
 )
-_COLUMNS = "seq, ts, account, kind, symbol, proposal_id, client_order_id, payload"
 _STOP = object()
 
 
@@ -151,6 +152,11 @@ class Journal:
         return self._path
 
     @property
+    def clock(self) -> Callable[[], float]:
+        """Returns the journal's clock (epoch seconds): the time new rows get by default."""
+        return self._clock
+
+    @property
     def closed(self) -> bool:
         """Returns True once close() has been called."""
         return self._closing is not None
@@ -197,42 +203,41 @@ class Journal:
         kinds: Iterable[str] | None = None,
         account: str | None = None,
         after_seq: int | None = None,
+        before_seq: int | None = None,
         newest_first: bool = False,
+        where: EntryFilter | None = None,
     ) -> list[Entry]:
         """Returns committed rows matching every given filter, in seq order (descending if
         `newest_first`). `limit` counts from the start of that order: the newest rows when
-        `newest_first`, else the oldest after `after_seq`."""
+        `newest_first` (before `before_seq`, for the next page back), else the oldest after
+        `after_seq`. `where` adds the filters of an EntryFilter."""
         if self._closing is not None:
             raise JournalError("journal is closed")
-        clauses: list[str] = []
-        params: list[Any] = []
-        if kinds is not None:
-            wanted = [kinds] if isinstance(kinds, str) else list(kinds)
-            if not wanted:
-                return []
-            clauses.append(f"kind IN ({', '.join('?' * len(wanted))})")
-            params.extend(wanted)
-        if account is not None:
-            clauses.append("account = ?")
-            params.append(account)
-        if after_seq is not None:
-            clauses.append("seq > ?")
-            params.append(int(after_seq))
-        sql = f"SELECT {_COLUMNS} FROM entries"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq ASC"
-        if limit is not None:
-            if limit < 0:
-                raise JournalError(f"limit must be >= 0, got {limit}")
-            sql += " LIMIT ?"
-            params.append(int(limit))
+        if limit is not None and limit < 0:
+            raise JournalError(f"limit must be >= 0, got {limit}")
+        sql, params = select_entries(
+            _COLUMNS, where, kinds=kinds, account=account, after_seq=after_seq, before_seq=before_seq,
+            newest_first=newest_first, limit=limit,
+        )
         async with self._lock:
             try:
                 rows = await self._db.execute_fetchall(sql, params)
             except sqlite3.Error as exc:
                 raise JournalError(f"journal read failed: {exc}") from exc
         return [_entry(row) for row in rows]
+
+    async def count(self, where: EntryFilter | None = None, *, cap: int | None = None) -> int:
+        """Returns how many committed rows match `where`; with `cap`, counting stops at cap + 1
+        (a reader can say "more than cap" without scanning a big journal to its end)."""
+        if self._closing is not None:
+            raise JournalError("journal is closed")
+        sql, params = count_entries(where, cap=cap)
+        async with self._lock:
+            try:
+                rows = await self._db.execute_fetchall(sql, params)
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal read failed: {exc}") from exc
+        return int(rows[0][0])
 
     async def last_seq(self) -> int:
         """Returns the highest committed seq in the file (any process), or 0 if it is empty."""

@@ -18,6 +18,8 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.engine.engine import Engine
 from cockpit.engine.session import Session
+from cockpit.tui.alerts import ALERT_SECONDS, AlertWatch
+from cockpit.tui.commands import CockpitCommands
 from cockpit.tui.screens.help_screen import HelpScreen
 from cockpit.tui.screens.journal_screen import JournalScreen
 from cockpit.tui.screens.models_screen import ModelsScreen
@@ -39,6 +41,8 @@ class CockpitApp(App):
     """Dashboard: header, positions, proposals, the last notice, and the keys in the footer."""
 
     TITLE = "cockpit"
+    # ctrl+p: every binding's action by its description (cockpit/tui/commands.py), and Theme.
+    COMMANDS = App.COMMANDS | {CockpitCommands}
     CSS = """
     Screen { layout: vertical; }
     #notice { height: 1; padding: 0 1; background: $surface; color: $text; }
@@ -88,6 +92,7 @@ class CockpitApp(App):
         self._shown_version = -1
         self._engine_notice = ""
         self._exit_reason = "exit"
+        self._alerts = AlertWatch()
         self.themes = themes if themes is not None else load_themes()
         problem = self.themes.unknown_theme(session.config.ui.theme)
         if problem:
@@ -166,12 +171,26 @@ class CockpitApp(App):
         if snapshot.version == self._shown_version:
             return
         self._shown_version = snapshot.version
+        self._alert(snapshot)
         self.query_one(PositionsTable).show(snapshot)
         self.query_one(BreakerLine).show(snapshot)
         self.query_one(ProposalsPanel).show(snapshot)
         if snapshot.notice != self._engine_notice:
             self._engine_notice = snapshot.notice
             self.say(snapshot.notice)
+
+    def _alert(self, snapshot) -> None:
+        # A trip or a gate move is said as a notification on every screen, not only in the
+        # dashboard's notice bar; the bell only when the config asks for it.
+        alerts = self._alerts.changes(snapshot)
+        for alert in alerts:
+            self.notify(alert.text, title=alert.title, severity=alert.severity, timeout=ALERT_SECONDS, markup=False)
+        if self.session.config.ui.bell and any(alert.rings for alert in alerts):
+            self.bell()  # once, however many came together
+
+    def get_system_commands(self, screen):
+        # Quit is one of our bindings (it asks first with orders in flight): listed once, by ours.
+        return (command for command in super().get_system_commands(screen) if command.title != "Quit")
 
     def say(self, text: str) -> None:
         """Shows one line in the notice bar, as plain text (a path or an exchange's message may

@@ -118,6 +118,8 @@ def test_risk_screen_snapshot_at_80x24(tmp_path, snap_compare):
         await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, RiskScreen))
         await pilot.pause(1.2)
+        app.clear_notifications()  # the trips' notifications would cover the board; tested in test_palette_and_alerts
+        await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
