@@ -107,6 +107,8 @@ def order_result(order: Order, answer: Mapping[str, Any], *, taker_fee: float) -
         return OrderResult(cid, "open")
     if filled > 0 and status in ("closed", "canceled", "expired", "open"):
         price = _number(answer.get("average") or answer.get("price"), "order average price")
+        if price <= 0:
+            raise Garbled(f"garbled answer: order average price is {price:g}")
         fee = answer.get("fee") or {}
         paid = _optional(fee.get("cost")) if isinstance(fee, Mapping) else None
         timestamp = (_optional(answer.get("lastTradeTimestamp")) or _optional(answer.get("timestamp")) or time.time() * 1000) / 1000

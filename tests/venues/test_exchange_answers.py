@@ -94,3 +94,13 @@ async def test_a_fill_larger_than_the_order_is_garbled(server, exchange):
     server.planned.append(("GET", "/fapi/v1/order", json.dumps(answer)))
     with pytest.raises(Garbled, match="filled 2000 of an order for 0.002"):
         await exchange.lookup(order)
+
+
+async def test_a_fill_at_a_negative_price_is_garbled(server, exchange):
+    order = Order(BTC, "buy", 0.002, client_order_id="ck1-3-0")
+    assert (await exchange.submit(order)).status == "filled"
+    answer = server.order_json(server.orders_by_client_id("ck1-3-0")[-1])
+    answer["avgPrice"] = "-60000.00000"
+    server.planned.append(("GET", "/fapi/v1/order", json.dumps(answer)))
+    with pytest.raises(Garbled, match="order average price is -60000"):
+        await exchange.lookup(order)
