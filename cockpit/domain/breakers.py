@@ -11,7 +11,9 @@ Every breaker reads one number where larger is worse and compares it with a thre
 |                     | ago (mark-to-market, not only closed trades)              |                   |
 | correlation_spike   | average pairwise correlation of returns                   | its rolling band  |
 | funding_extreme     | funding rate per 8h *against* the position (what it pays) | 0.002             |
-| stale_data          | seconds since the last fresh price                        | market.stale_after|
+| stale_data          | seconds since the last fresh price; for a real account    | market.stale_after|
+|                     | also (subject "exchange account") seconds since its last  | (+ the account    |
+|                     | successful read: an outage of the REST API alone          | poll period)      |
 
 The latch (Nautilus Trader's trading-state idea, per breaker):
 
@@ -42,6 +44,7 @@ STALE_DATA = "stale_data"
 ALL_BREAKERS = (POSITION_DAY_LOSS, PORTFOLIO_DAY_LOSS, CORRELATION_SPIKE, FUNDING_EXTREME, STALE_DATA)
 
 PORTFOLIO = "portfolio"  # the subject of account-wide breakers
+EXCHANGE_ACCOUNT = "exchange account"  # the stale-data subject of a real account's own reads
 REARM_STEP = 0.5  # after a reset with the condition still on, re-trip only this many thresholds worse
 
 

@@ -115,11 +115,19 @@ class BreakerWatch:
     # ---- the readings --------------------------------------------------------------------
 
     def readings(self, risk: RiskSnapshot, market_time: float | None,
-                 price_age: float | None) -> list[b.Reading]:
+                 price_age: float | None, account_age: float | None = None) -> list[b.Reading]:
         """Returns one reading per breaker and subject; `price_age` is wall seconds since the last
-        price (None before the first)."""
+        price (None before the first), `account_age` wall seconds since a real account was last
+        read from its exchange (None for a paper account)."""
         limits = self._config.breakers
-        out = [b.Reading(b.STALE_DATA, b.PORTFOLIO, price_age, self._config.market.stale_after_seconds)]
+        stale_after = self._config.market.stale_after_seconds
+        out = [b.Reading(b.STALE_DATA, b.PORTFOLIO, price_age, stale_after)]
+        if account_age is not None:
+            # Prices may stream while the REST API is down (a 429 or 418 ban, 5xx): positions,
+            # orders and fills are then unknown, which is as stale as a dead price feed. A read
+            # is due every poll period, so that much more is allowed.
+            out.append(b.Reading(b.STALE_DATA, b.EXCHANGE_ACCOUNT, account_age,
+                                 stale_after + self._config.exchange.account_poll_seconds))
         if market_time is None or not limits.enabled:
             return out
         equity_day_ago = self._equity.day_ago(market_time)
@@ -142,9 +150,10 @@ class BreakerWatch:
         return out
 
     def check(self, risk: RiskSnapshot, *, now: float, market_time: float | None,
-              price_age: float | None) -> list[b.BreakerState]:
+              price_age: float | None, account_age: float | None = None) -> list[b.BreakerState]:
         """Advances every latch with fresh readings; returns those that tripped just now."""
-        self.latches, trips = b.advance(self.latches, self.readings(risk, market_time, price_age), now)
+        readings = self.readings(risk, market_time, price_age, account_age)
+        self.latches, trips = b.advance(self.latches, readings, now)
         return trips
 
     def restore(self, latches: Iterable[b.BreakerState]) -> None:

@@ -534,7 +534,9 @@ class Engine:
 
     async def _check_breakers(self, risk) -> None:
         age = None if self._last_tick_wall is None else self._clock() - self._last_tick_wall
-        trips = self._breakers.check(risk, now=self._clock(), market_time=self._market_time, price_age=age)
+        account_age = getattr(self._venue, "account_age", None)  # a real account's reads (optional)
+        trips = self._breakers.check(risk, now=self._clock(), market_time=self._market_time, price_age=age,
+                                     account_age=account_age() if callable(account_age) else None)
         for trip in trips:
             await self._on_trip(trip)
         await self._propose_for_breakers()

@@ -66,6 +66,7 @@ class ExchangeVenue:
         self._events: list[VenueEvent] = []
         self._unknown: dict[str, tuple[Order, float]] = {}  # client id -> (order, first "unknown" time)
         self._since = clock() if since is None else since
+        self._read_at = clock()  # the balance and positions given were read just now
         self._beat_at = 0.0
         self._armed = False
         self.last_error = ""  # the last failure of the background reads, for the screen
@@ -75,6 +76,11 @@ class ExchangeVenue:
     def account(self) -> tuple[Balance, dict[str, Position]]:
         """Returns the exchange's balance and positions as last read."""
         return self._balance, dict(self._positions)
+
+    def account_age(self) -> float:
+        """Returns the seconds since balance and positions were last read from the exchange: the
+        engine's stale-data breaker halts automation when the REST API has been down too long."""
+        return self._clock() - self._read_at
 
     def observe(self, tick: Tick) -> list[VenueEvent]:
         """Keeps the mark; returns the events the background task found since the last call."""
@@ -156,6 +162,7 @@ class ExchangeVenue:
         """Reads balance and positions again; keeps the last answer if the exchange fails."""
         try:
             self._balance, self._positions = await self.exchange.account(self.symbols)
+            self._read_at = self._clock()
         except ExchangeFailure as failure:
             self.last_error = str(failure)
 
@@ -189,6 +196,7 @@ class ExchangeVenue:
         self._since = now
         balance, positions = await self.exchange.account(self.symbols)
         self._balance, self._positions = balance, positions
+        self._read_at = self._clock()
 
     async def _resolve_unknown(self) -> None:
         for cid, (order, since) in list(self._unknown.items()):

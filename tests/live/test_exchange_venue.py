@@ -240,3 +240,17 @@ async def test_exchanges_without_a_driven_dead_man_switch_say_so_and_send_nothin
         assert await exchange.heartbeat(["BTC/USDT:USDT"], 120) is False
     finally:
         await exchange.close()
+
+
+async def test_venue_says_how_long_ago_the_account_was_read(binance, exchange):
+    # The engine halts on it when the REST API is down while prices stream (tests/engine/test_account_outage.py).
+    now = [1000.0]
+    venue = await _venue(exchange, clock=lambda: now[0])
+    now[0] += 7
+    assert venue.account_age() == 7
+    await venue.refresh()
+    assert venue.account_age() == 0
+    binance.inject("*", "*", "503", times=100)
+    now[0] += 12
+    await venue.refresh()  # fails: the last answer is kept, and so is its age
+    assert venue.account_age() == 12 and "unreachable" in venue.last_error
