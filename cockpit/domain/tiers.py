@@ -3,6 +3,7 @@ when no exchange can be asked (paper and synthetic markets)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Mapping
 
 from cockpit.domain.types import MaintenanceTier
@@ -41,21 +42,38 @@ def tiers_from_ccxt(entries: Iterable[Mapping[str, Any]]) -> tuple[MaintenanceTi
     """Returns tiers from ccxt `fetch_leverage_tiers` entries for one symbol, sorted by notional.
 
     The maintenance amount is `info.cum` (Binance); 0 when the exchange does not report one.
-    Raises ValueError naming the field when an entry is malformed.
+    Raises ValueError naming the field when an entry is malformed or out of range: notionals
+    0 <= min < max, a maintenance margin rate in [0, 1), a finite amount >= 0 and max leverage
+    >= 0 (a negated rate would move every liquidation price the wrong way).
     """
     tiers = []
     for position, entry in enumerate(entries):
         try:
             info = entry.get("info") or {}
-            tiers.append(
-                MaintenanceTier(
-                    min_notional=float(entry["minNotional"]),
-                    max_notional=float(entry["maxNotional"]),
-                    maintenance_margin_rate=float(entry["maintenanceMarginRate"]),
-                    maintenance_amount=float(info.get("cum", 0.0) or 0.0),
-                    max_leverage=float(entry.get("maxLeverage") or 0.0),
-                )
+            tier = MaintenanceTier(
+                min_notional=float(entry["minNotional"]),
+                max_notional=float(entry["maxNotional"]),
+                maintenance_margin_rate=float(entry["maintenanceMarginRate"]),
+                maintenance_amount=float(info.get("cum", 0.0) or 0.0),
+                max_leverage=float(entry.get("maxLeverage") or 0.0),
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"leverage tier {position}: missing or bad field {error}") from None
+        problem = _out_of_range(tier)
+        if problem:
+            raise ValueError(f"leverage tier {position}: {problem}")
+        tiers.append(tier)
     return tuple(sorted(tiers, key=lambda tier: tier.min_notional))
+
+
+def _out_of_range(tier: MaintenanceTier) -> str:
+    """Returns what is wrong with a tier's figures, or "" when they are usable."""
+    if not (0.0 <= tier.min_notional < tier.max_notional):  # False for NaN too
+        return f"notional range {tier.min_notional:g} to {tier.max_notional:g}"
+    if not 0.0 <= tier.maintenance_margin_rate < 1.0:
+        return f"maintenance margin rate {tier.maintenance_margin_rate:g}"
+    if not (0.0 <= tier.maintenance_amount < math.inf):
+        return f"maintenance amount {tier.maintenance_amount:g}"
+    if not (0.0 <= tier.max_leverage < math.inf):
+        return f"max leverage {tier.max_leverage:g}"
+    return ""
