@@ -19,6 +19,7 @@ from cockpit.journal.kinds import fill_payload
 from cockpit.engine.engine import Engine
 from cockpit.engine.policy import target_symbols
 from cockpit.engine.fit_pool import FitPool
+from cockpit.engine.unfinished import settle_unfinished
 from cockpit.journal.rebuild import engaged_breakers, rebuild_paper_account, regime_override, resting_stops
 from cockpit.journal.store import Journal
 from cockpit.venues.base import PriceSource, Venue
@@ -228,6 +229,9 @@ async def start_engine(
         await journal.append(
             "note", {"text": f"the previous run (pid {pid}) ended without a stop: killed or crashed"}, account=account
         )
+    # A proposal or an approval the last run left unfinished is settled and said, not carried on.
+    for text in await settle_unfinished(journal, account):
+        engine.announce(text)
     await journal.append(
         "start",
         {"version": __version__, "source": source.label, "config_hash": config.digest(), "pid": os.getpid(), "note": note},
