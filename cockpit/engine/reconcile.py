@@ -7,7 +7,9 @@ else runs.
    order is concluded never placed. An approved order concluded never placed is sent now, under
    the same client id, only while its approval is fresh (younger than the proposal time-to-live,
    prices within the proposal's price-move limit); otherwise it lapses. Either way the journal
-   says which, and no client id is ever sent twice.
+   says which, and no client id is ever sent twice. An order answered "filled" whose fill row
+   was never written (the process died between the two rows) is looked up too, and its fill
+   journaled.
 2. Orders the journal thinks rest (protective stops) but the exchange no longer has are looked up:
    a fill while away is journaled as a fill, a cancel as cancelled.
 3. Liquidations on the exchange since the journal's last row are journaled.
@@ -59,6 +61,7 @@ class JournalView:
     positions: dict[str, Position] = field(default_factory=dict)
     resting: dict[str, Order] = field(default_factory=dict)  # client id -> order believed open
     pending: dict[str, Entry] = field(default_factory=dict)  # client id -> ORDER row without an outcome
+    unfilled: dict[str, Entry] = field(default_factory=dict)  # client id -> ORDER row "filled" without a FILL row
     last_seen: float = 0.0  # time of the account's newest row (epoch seconds)
 
 
@@ -102,10 +105,13 @@ async def journal_view(journal: Journal, account: str) -> JournalView:
                 view.resting[cid] = order_from_entry(intents[cid])
             if status in TERMINAL or status == "open":
                 view.pending.pop(cid, None)
+            if status == "filled" and cid in intents:
+                view.unfilled[cid] = intents[cid]
             if status != "open":
                 view.resting.pop(cid, None)
         elif entry.kind == kinds.FILL:
             view.resting.pop(cid, None)
+            view.unfilled.pop(cid, None)
             fill = Fill(str(entry.symbol), entry.payload["side"], float(entry.payload["quantity"]),
                         float(entry.payload["price"]), 0.0, float(entry.payload.get("timestamp", entry.ts)), cid)
             position = apply_fill(view.positions.get(fill.symbol), fill)
@@ -157,6 +163,8 @@ class Reconciler:
         for cid, entry in view.pending.items():
             await self._resolve_intent(order_from_entry(entry), entry, view, marks)
         view = await journal_view(self.journal, self.account)
+        for entry in view.unfilled.values():
+            await self._journal_missing_fill(order_from_entry(entry), entry, view)
         open_now = {order.client_order_id: order for order in await self.exchange.open_orders(symbols)}
         for cid, order in view.resting.items():
             if cid not in open_now:
@@ -209,6 +217,21 @@ class Reconciler:
             await self._append(kinds.ORDER_RESULT, {"status": "lapsed", "reason": reason + "; the approval is too old to send now"},
                                symbol=order.symbol, cid=cid, proposal_id=entry.proposal_id)
             self.found.append(f"{cid} never sent; its approval lapsed")
+
+    async def _journal_missing_fill(self, order: Order, entry: Entry, view: JournalView) -> None:
+        # The answer was journaled, its fill row not: without it the positions would differ and
+        # the gate halt for something the exchange can tell. Asked, never re-sent.
+        try:
+            result = await self.exchange.lookup(order)
+        except NotFound:
+            result = None
+        cid = order.client_order_id
+        if result is None or result.fill is None:
+            return  # the comparison of positions shows what is missing, and halts
+        pnl = realized_pnl(view.positions.get(order.symbol), result.fill)
+        await self._append(kinds.FILL, fill_payload(result.fill, pnl), symbol=order.symbol, cid=cid,
+                           proposal_id=entry.proposal_id)
+        self.found.append(f"{cid} filled; its fill was not journaled before the restart: journaled now")
 
     async def _fresh_approval(self, entry: Entry, marks: dict[str, float]) -> float | None:
         """Seconds since the approval when it may still be carried out; None when it lapsed."""
