@@ -44,10 +44,18 @@ async def _ask_running_cockpit(journal: Journal, account: str, wait_seconds: flo
     request = await journal.append(
         "flatten", {"step": "remote_request", "origin": "cli", "pid": os.getpid()}, account=account
     )
+    # The running cockpit serves this request as a flatten of origin "cli:<request seq>"; its
+    # flattens run one at a time, so the first "done" after that one's request row is the answer.
+    # Another flatten finishing meanwhile (F on its screen) is not this request's report.
+    origin, served, seen = f"cli:{request}", False, request
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
-        for entry in await journal.entries(kinds=["flatten"], account=account, after_seq=request):
-            if entry.payload.get("step") == "done":
+        for entry in await journal.entries(kinds=["flatten"], account=account, after_seq=seen):
+            seen = entry.seq
+            step = entry.payload.get("step")
+            if step == "request":
+                served = entry.payload.get("origin") == origin
+            elif step == "done" and served:
                 summary = str(entry.payload.get("summary", "done"))
                 return HeadlessOutcome(f"running cockpit: {summary}", summary.startswith("FLAT"))
         await asyncio.sleep(0.25)
