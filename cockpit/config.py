@@ -136,6 +136,12 @@ class MarketConfig(_Section):
     synthetic_seed: int = Field(7, ge=0)
     """Seed of the synthetic demo market (same seed, same prices); 0 or more."""
 
+    synthetic_interval_seconds: float = Field(1.0, ge=0.01, le=3600)
+    """Seconds between the synthetic demo market's price steps (one price per symbol per step)."""
+
+    synthetic_frozen: bool = False
+    """Hold the synthetic demo market's prices still (prices keep arriving, unchanged): for measuring a quiet screen."""
+
 
 # Exchanges a real account can be connected to. Binance USDT-M is exercised end to end (against a
 # local server that answers in Binance's format); the others sit behind the same adapter untested.

@@ -71,7 +71,11 @@ def make_source(choice: MarketChoice, config: Config, marks: dict[str, float]) -
         raise ValueError("a live market choice carries its source (see choose_market)")
     from cockpit.venues.synthetic import SyntheticSource
 
-    return SyntheticSource(seed=config.market.synthetic_seed, start_prices=marks or None)
+    market = config.market
+    # Frozen: no random moves and no crashes, so only the clock moves on screen.
+    still = {"step_volatility": 0.0, "crash_probability": 0.0} if market.synthetic_frozen else {}
+    return SyntheticSource(seed=market.synthetic_seed, start_prices=marks or None,
+                           interval=market.synthetic_interval_seconds, **still)
 
 
 def demo_book_weights(targets: dict[str, float]) -> dict[str, float]:

@@ -178,18 +178,18 @@ async def test_the_chart_follows_the_cursor_and_skips_an_unchanged_asset():
         assert chart_widget.shown_symbol == BTC and chart_widget.message == ""
         assert line(app, "models-asset").startswith("BTC: gjr — best 24h QLIKE over the last 90 days")
         await pilot.press("down")
-        await pilot.pause()
-        assert chart_widget.shown_symbol == ETH
+        await until(pilot, lambda: chart_widget.shown_symbol == ETH)  # at most 0.1 s: redraws are throttled
         assert chart_widget.message == "ETH price and 24h σ forecast: no chart points yet (120 bars of history)"
         assert "waiting: 120 bars, a first fit needs 500" in line(app, "models-asset")
         await pilot.press("down")
-        await pilot.pause()
-        assert chart_widget.shown_symbol == SOL and chart_widget.message == ""
+        await until(pilot, lambda: chart_widget.shown_symbol == SOL)
+        assert chart_widget.message == ""
         # A new board with the same SOL content (NaNs included) is not a new chart.
-        before = chart_widget._shown
+        before = chart_widget.throttle.redraws
         app.engine.snapshot.forecasts = board()
         app.screen.refresh_from_engine()
-        assert chart_widget._shown is before and chart_widget.shown_symbol == SOL
+        await pilot.pause(0.2)
+        assert chart_widget.throttle.redraws == before and chart_widget.shown_symbol == SOL
         # The cursor stays on SOL when the table is rebuilt with a changed row.
         app.engine.snapshot.forecasts = board(assets=board().assets[:2] + (
             AssetForecast(SOL, sigma_4h=0.06, **chart(12, 150.0, -1.0)),))
@@ -198,8 +198,7 @@ async def test_the_chart_follows_the_cursor_and_skips_an_unchanged_asset():
         assert app.screen.query_one(ForecastTable).selected_symbol == SOL
         assert plain_rows(app)[2][1] == "6.00%"
         await pilot.press("up", "up")
-        await pilot.pause()
-        assert chart_widget.shown_symbol == BTC
+        await until(pilot, lambda: chart_widget.shown_symbol == BTC)
 
 
 def test_chart_series_drop_missing_points_and_sigma_is_in_percent():

@@ -37,7 +37,8 @@ class RiskScreen(Screen[None]):
             yield BreakerBoard(id="breaker-board")
             yield Static("", id="risk-gap-2")
             yield SizingPanel(id="sizing")
-        yield Static("Escape: back to the dashboard · R there re-arms the breakers", id="risk-hint")
+        # At 80x24 the breakers and the sizing figures are below the fold: say how to get there.
+        yield Static("Escape: back to the dashboard · R there re-arms the breakers · PgDn: more", id="risk-hint")
         yield Footer()
 
     def on_mount(self) -> None:

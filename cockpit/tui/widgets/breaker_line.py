@@ -8,6 +8,7 @@ from textual.widget import Widget
 from cockpit.domain.breakers import BreakerState, BreakerStatus
 from cockpit.engine.snapshot import EngineSnapshot
 from cockpit.tui.risk_tables import breaker_figure
+from cockpit.tui.throttle import RedrawThrottle
 
 # Short names so two engaged breakers still fit in 80 columns.
 SHORT_NAMES = {
@@ -43,16 +44,24 @@ class BreakerLine(Widget):
         super().__init__(**kwargs)
         self._enabled = enabled
         self._content = Text("breakers: waiting for prices")
+        self._throttle: RedrawThrottle[Text] = RedrawThrottle(self, self._draw)
+
+    @property
+    def throttle(self) -> RedrawThrottle:
+        """Returns the throttle that spaces this line's redraws (its count is what tests read)."""
+        return self._throttle
 
     def render(self) -> Text:
         return self._content
 
     def show(self, snapshot: EngineSnapshot) -> None:
-        """Redraws from the snapshot's breakers, only when the text changed."""
-        content = self._line(snapshot.breakers)
-        if content != self._content:
-            self._content = content
-            self.refresh()
+        """Shows the snapshot's breakers; redraws only when the text changed, at most 10 times a
+        second."""
+        self._throttle.submit(self._line(snapshot.breakers))
+
+    def _draw(self, content: Text) -> None:
+        self._content = content
+        self.refresh()
 
     def _line(self, latches: tuple[BreakerState, ...]) -> Text:
         engaged = [latch for latch in latches if latch.engaged]

@@ -12,6 +12,7 @@ from textual_plotext import PlotextPlot
 
 from cockpit.engine.forecast_board import AssetForecast
 from cockpit.tui import format as fmt
+from cockpit.tui.throttle import RedrawThrottle
 
 # The x axis is labelled with UTC dates of bar closes, e.g. "14 May 08:00"; one label per this
 # many columns so that labels never run into each other.
@@ -62,12 +63,19 @@ class ForecastChart(PlotextPlot):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._shown: object = ()  # never equal to a real key: the first show always draws
         self._shown_asset: AssetForecast | None = None
-        self._shown_theme = ""
+        self._given: tuple[AssetForecast | None, str] | None = None  # the last asset and theme given
         self._series: tuple[list[float], list[float], list[float], list[float]] | None = None
         self._message = "no forecasts yet"
         self._title = ""
+        # Holding an arrow key moves the cursor ~30 times a second; the chart, the largest thing
+        # on the screen, is redrawn at most 10 times a second, ending on the asset the cursor rests on.
+        self._throttle: RedrawThrottle[AssetForecast | None] = RedrawThrottle(self, self._show_now)
+
+    @property
+    def throttle(self) -> RedrawThrottle:
+        """Returns the throttle that spaces this chart's redraws (its count is what tests read)."""
+        return self._throttle
 
     @property
     def message(self) -> str:
@@ -76,22 +84,22 @@ class ForecastChart(PlotextPlot):
 
     @property
     def shown_symbol(self) -> str | None:
-        """Returns the symbol of the asset last given to `show`, or None."""
+        """Returns the symbol of the asset drawn now, or None."""
         return None if self._shown_asset is None else self._shown_asset.symbol
 
     def show(self, asset: AssetForecast | None) -> None:
-        """Redraws for `asset` (None: no asset to show) unless it shows what is already drawn, in
-        the theme shown (the lines take the theme's colours)."""
+        """Shows `asset` (None: no asset to show); redraws only when it differs from what is
+        drawn, or the theme changed (the lines take the theme's colours), at most 10 times a second."""
         theme = self.app.theme
-        if asset is not None and asset is self._shown_asset and self._shown_theme == theme:
-            return
-        self._shown_theme = theme
+        if asset is not None and self._given is not None and self._given[0] is asset and self._given[1] == theme:
+            return  # the same board's asset: nothing can have changed
+        self._given = (asset, theme)
         key = None if asset is None else (
             theme, asset.symbol, asset.chart_times, _nan_free(asset.chart_prices), _nan_free(asset.chart_sigma))
+        self._throttle.submit(asset, key=key)
+
+    def _show_now(self, asset: AssetForecast | None) -> None:
         self._shown_asset = asset
-        if key == self._shown:
-            return
-        self._shown = key
         if asset is None:
             self._series = None
             self._title = ""
