@@ -9,7 +9,8 @@ import contextlib
 import logging
 import math
 import time
-from typing import Awaitable, Callable, Iterable
+from dataclasses import replace
+from typing import Awaitable, Callable, Iterable, Sequence
 
 from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
@@ -22,6 +23,8 @@ from cockpit.domain import breakers as b
 from cockpit.domain.cuts import cut_orders
 from cockpit.domain.hedging import profit_to_reserve
 from cockpit.domain.liquidation import liquidation_price_mismatch
+from cockpit.domain.order_size import OrderSizeError
+from cockpit.domain.preview import TradePreview, preview_orders
 from cockpit.domain.rebalance import rebalance_orders
 from cockpit.engine.breaker_watch import BreakerWatch
 from cockpit.engine.drift_watch import DriftWatch
@@ -31,6 +34,8 @@ from cockpit.engine.flatten import FlattenReport, flatten_all
 from cockpit.domain.regime_rules import REGIMES
 from cockpit.engine.forecast_watch import ForecastWatch
 from cockpit.engine.hedge_watch import HedgeWatch
+from cockpit.engine.order_desk import describe_edit, edited_orders, manual_orders, order_rows
+from cockpit.engine.pnl_history import PnlHistory, PnlSeries
 from cockpit.engine.policy import RebalancePolicy, target_symbols
 from cockpit.engine.proposals import ProposalQueue, expiry_reason
 from cockpit.engine.sizing_watch import Sizing, SizingWatch
@@ -115,6 +120,8 @@ class Engine:
             self._forecasts.seed(history())
         self._fit_pool = fit_pool or FitPool(config.models.workers)
         self._drift = DriftWatch(config)
+        self._pnl_history = PnlHistory()  # what the position screen charts, since this start
+        self._as_proposed: dict[str, Proposal] = {}  # edited proposals as the cockpit made them
         self._score_cuts: dict[str, str] = {}  # symbol -> its pending volatility-cut proposal id
         self._score_vetoed: set[str] = set()  # no new cut until the score falls back
         self._sizing: Sizing | None = None
@@ -380,6 +387,7 @@ class Engine:
         self._sizing_watch.observe(tick.timestamp, self._state.marks, risk.equity)
         self._forecasts.observe(tick.timestamp, {tick.symbol: tick.price})
         self._drift.observe(tick.timestamp, risk.equity)
+        self._pnl_history.observe(tick.timestamp, risk)
         warning = self._hedge.observe(tick.timestamp, self._state.marks)
         if warning is not None:
             self._notice = f"HEDGE {warning.message}"
@@ -691,6 +699,125 @@ class Engine:
                 # The ring-fence holds even if a trim failed: the next rebalance sizes on it.
                 await self._move_to_reserve(proposal, key)
             return self._say(f"{proposal.id} approved: {execution.summary()}")
+
+    # ---- sizes a person types (cockpit/engine/order_desk.py) -------------------------------
+
+    def preview(self, orders: Sequence[Order]) -> TradePreview:
+        """Returns what `orders` would do at the current marks: risk before and after, weights,
+        cost, and the first pre-trade denial now (stale prices and the gate included; the order
+        rate is checked on approval). Pure arithmetic: nothing is journaled or sent."""
+        preview = preview_orders(self._state, orders, limits=self._limits, gate=self._gate,
+                                 target_leverage=self._sized_aim)
+        if orders and self._stale():
+            age = self._clock() - (self._last_tick_wall or 0.0)
+            preview = replace(preview, denial=f"DENIED stale_data age={age:.0f}s > {self.config.market.stale_after_seconds:.0f}s")
+        return preview
+
+    def target_weights(self) -> dict[str, float]:
+        """Returns the weights the rebalancer aims for now (fractions of levered capital, signed;
+        the hedge leg included), the ones TradePreview's weights compare with."""
+        return self._targets(self._sized_aim)
+
+    def proposal(self, proposal_id: str) -> Proposal | None:
+        """Returns the pending proposal with that id (edited, if it was), or None."""
+        return self._queue.get(proposal_id)
+
+    def as_proposed(self, proposal_id: str) -> Proposal | None:
+        """Returns a pending proposal as the cockpit made it, before any edit, or None."""
+        pending = self._queue.get(proposal_id)
+        return None if pending is None else self._as_proposed.get(proposal_id, pending)
+
+    def edited_orders(self, proposal_id: str, scale: float) -> tuple[Order, ...]:
+        """Returns the orders of the pending proposal as proposed, x `scale` (a factor > 0 of the
+        proposal as the cockpit made it, so x1 restores it), with fresh protective stops. Raises
+        OrderSizeError (one line) for a bad scale, a proposal gone, or orders that round to nothing."""
+        proposal = self.as_proposed(proposal_id)
+        if proposal is None:
+            raise OrderSizeError(f"{proposal_id} is no longer pending")
+        if not any(order.order_type != "stop_market" for order in proposal.orders):
+            raise OrderSizeError(f"{proposal_id} has no orders to size")
+        return edited_orders(self._state, proposal, scale, self._stop_sigmas(proposal.orders), self.config)
+
+    def _stop_sigmas(self, orders: Sequence[Order]) -> dict[str, float | None]:
+        return {order.symbol: self.sigma_4h(order.symbol) for order in orders}
+
+    def sigma_4h(self, symbol: str) -> float | None:
+        """Returns the 4h volatility (fraction) stops are sized with: the forecast in use, else the
+        realized one the breakers remember, else None."""
+        return self._forecasts.sigma_4h(symbol) or self._breakers.sigma_4h(symbol)
+
+    async def edit(self, proposal_id: str, scale: float, *, key: str = "e") -> str:
+        """Resizes a pending proposal to `scale` x its orders as proposed, after the same
+        pre-trade checks as an approval (a size they refuse changes nothing and journals nothing);
+        journals the edit as a DECISION row (decision "edit", original and edited orders) and
+        leaves the edited proposal pending: it still needs an approval. Returns a one-line outcome."""
+        async with self._decisions:
+            original = self.as_proposed(proposal_id)
+            if original is None:
+                return self._say(f"{proposal_id} is no longer pending")
+            try:
+                orders = self.edited_orders(proposal_id, scale)
+            except OrderSizeError as problem:
+                return self._say(f"{proposal_id} edit refused: {problem}; the proposal is unchanged")
+            preview = self.preview(orders)
+            if preview.denial:
+                return self._say(f"{proposal_id} edit refused: {preview.denial}; the proposal is unchanged")
+            note = describe_edit(original.orders, orders, scale)
+            await self.journal.append(
+                "decision",
+                {"decision": "edit", "key": key, "note": note, "scale": scale,
+                 "original": order_rows(original.orders), "edited": order_rows(orders)},
+                account=self.account, proposal_id=proposal_id,
+            )
+            self._as_proposed = {pid: p for pid, p in self._as_proposed.items() if self._queue.get(pid) is not None}
+            self._as_proposed.setdefault(proposal_id, original)
+            self._queue.add(replace(
+                self._queue.get(proposal_id) or original, orders=orders, estimated_cost=preview.estimated_cost,
+                leverage_after=preview.leverage_after, liquidation_distance_after=preview.liquidation_distance_after,
+                reason=f"{original.reason}; size edited x{scale:g} by the trader",
+                reason_numbers={**original.reason_numbers, "edit_scale": scale},
+            ))
+            return self._say(f"{proposal_id} edited {note} · lev→ {preview.leverage_after:.2f}x · a approves")
+
+    def manual_orders(self, symbol: str, side: str, *, quantity: float | None = None, notional: float | None = None,
+                      reduce_only: bool = False) -> tuple[Order, ...]:
+        """Returns the market order a person typed (quantity in base units or notional in USDT,
+        rounded down to the step) and, unless reduce-only, its protective stop. Raises
+        OrderSizeError (one line) for an unknown symbol, a bad side or size, or no mark yet."""
+        return manual_orders(self._state, symbol, side, quantity=quantity, notional=notional,  # type: ignore[arg-type]
+                             reduce_only=reduce_only, sigmas={symbol: self.sigma_4h(symbol)}, config=self.config)
+
+    async def propose_manual(self, symbol: str, side: str, *, quantity: float | None = None,
+                             notional: float | None = None, reduce_only: bool = False) -> str:
+        """Queues a manual order as a proposal of kind "manual" (journaled like any proposal),
+        after the same pre-trade checks as an approval: a refused one is not queued and journals
+        nothing. Nothing is sent: it waits for an approval like every proposal. Returns a
+        one-line outcome."""
+        async with self._decisions:
+            try:
+                orders = self.manual_orders(symbol, side, quantity=quantity, notional=notional, reduce_only=reduce_only)
+            except OrderSizeError as problem:
+                return self._say(f"manual order refused: {problem}; nothing was proposed")
+            preview = self.preview(orders)
+            if preview.denial:
+                return self._say(f"manual order refused: {preview.denial}; nothing was proposed")
+            order = orders[0]
+            mark = self._state.marks[order.symbol]
+            numbers = {"notional": order.quantity * mark, "mark": mark,
+                       "leverage_before": preview.leverage_before, "leverage_after": preview.leverage_after}
+            what = f"{order.side} {order.quantity:g} {order.symbol.split('/')[0]}" + (" reduce-only" if order.reduce_only else "")
+            proposal = self._policy.risk_proposal("manual", orders, f"typed by the trader: {what}", numbers, self._state)
+            await self._queue_proposal(proposal)
+            return self._say(f"{proposal.id} manual {what} queued: a approves it, v drops it")
+
+    async def resting_stops(self) -> dict[str, Order]:
+        """Returns the protective stop resting on each symbol, asked of the venue now (a live
+        exchange: one request). Raises what the venue raises when it cannot answer."""
+        return {order.symbol: order for order in await self._venue.open_orders() if order.order_type == "stop_market"}
+
+    def pnl_history(self, symbol: str) -> PnlSeries:
+        """Returns the unrealized PnL, mark and equity samples of `symbol` since this start."""
+        return self._pnl_history.series(symbol)
 
     async def veto(self, proposal_id: str, *, key: str = "v") -> str:
         """Drops a pending proposal and remembers it; returns a one-line outcome."""

@@ -22,9 +22,18 @@ PROPOSAL      proposal      {kind, orders: [{symbol, side, quantity, reduce_only
                              reason_numbers, estimated_cost, leverage_after,
                              liquidation_distance_after, created_at, expires_at,
                              reference_prices}
-              Row column proposal_id holds the proposal's id.
-DECISION      decision      {decision: approve | veto | expire | edit, key, note}
+              Row column proposal_id holds the proposal's id. `kind` is rebalance | breaker |
+              volatility | reserve | manual (an order the trader typed: it waits for an
+              approval like any other).
+DECISION      decision      {decision: approve | veto | expire | edit, key, note
+                             [, scale, original, edited]}
               A person's (or the clock's, for expire: key null) answer to proposal_id.
+              edit: the trader resized the pending proposal (it stays pending; its approval
+              is a later row): `scale` is the factor of the proposal as the cockpit made it,
+              `original` and `edited` its orders before and after, each
+              [{symbol, side, quantity, reduce_only, order_type[, stop_price]}], and `note`
+              says it in one line ("x0.5: buy 0.166→0.083 BTC"). A bulk approve or veto writes
+              one row per proposal with key A or V.
 DENIED        denied        {reason}
               The pre-trade check refused an approved proposal or manual order, e.g.
               "DENIED: leverage 3.4 > 3.0 after fill".

@@ -20,9 +20,14 @@ from cockpit.engine.engine import Engine
 from cockpit.engine.session import Session
 from cockpit.tui.alerts import ALERT_SECONDS, AlertWatch
 from cockpit.tui.commands import CockpitCommands
+from cockpit.tui.screens.bulk_confirm import BulkConfirm, decide_all
+from cockpit.tui.screens.edit_size import EditSize
 from cockpit.tui.screens.help_screen import HelpScreen
 from cockpit.tui.screens.journal_screen import JournalScreen
 from cockpit.tui.screens.models_screen import ModelsScreen
+from cockpit.tui.screens.order_entry import ManualOrder
+from cockpit.tui.screens.position_detail import PositionDetail
+from cockpit.tui.screens.proposal_detail import ProposalDetail
 from cockpit.tui.screens.quit_confirm import QuitConfirm
 from cockpit.tui.screens.risk_screen import RiskScreen
 from cockpit.tui.screens.typed_confirm import TypedConfirm
@@ -50,6 +55,13 @@ class CockpitApp(App):
     BINDINGS = [
         Binding("a", "approve", "Approve", id="approve"),
         Binding("v", "veto", "Veto", id="veto"),
+        # Deciding in detail, by hand and in bulk; off the footer, which is full at 80 columns.
+        Binding("d", "proposal_detail", "Proposal detail (also Enter)", id="proposal-detail", show=False),
+        Binding("e", "edit_proposal", "Edit proposal size", id="edit-size", show=False),
+        Binding("n", "manual_order", "Manual order (queued, a approves)", id="manual-order", show=False),
+        Binding("A", "bulk('approve')", "Approve all pending (asks first)", id="approve-all", show=False),
+        Binding("V", "bulk('veto')", "Veto all pending (asks first)", id="veto-all", show=False),
+        Binding("p", "position_detail", "Position detail: ladder, stop, PnL", id="position-detail", show=False),
         Binding("m", "toggle_mode", "Mode", id="mode"),
         Binding("F", "flatten", "Flatten", id="flatten"),
         Binding("R", "resume", "Resume gate", id="resume", show=False),
@@ -64,7 +76,8 @@ class CockpitApp(App):
 
     # Deciding needs the proposal in view: these keys act only on the dashboard. Flatten and
     # quit work from every screen.
-    DASHBOARD_ONLY = frozenset({"approve", "veto", "toggle_mode", "resume"})
+    DASHBOARD_ONLY = frozenset({"approve", "veto", "toggle_mode", "resume", "proposal_detail", "edit_proposal",
+                                "manual_order", "bulk", "position_detail"})
     COCKPIT_ACTIONS = DASHBOARD_ONLY | {"flatten", "journal", "help", "risk", "models", "cycle_theme"}
 
     def _fatal_error(self) -> None:
@@ -237,6 +250,57 @@ class CockpitApp(App):
             return
         self.say(await self.engine.toggle_mode(key="m"))
         self.refresh_from_engine()
+
+    # ---- detail, edit, manual and bulk: each opens its screen (cockpit/tui/screens) -------
+
+    def _preview_limits(self) -> dict:
+        ui = self.session.config.ui
+        return dict(leverage_ceiling=self.session.config.portfolio.leverage_ceiling,
+                    watch_distance=ui.watch_distance, danger_distance=ui.danger_distance)
+
+    def action_proposal_detail(self) -> None:
+        proposal_id = self._selected()
+        if proposal_id is not None:
+            self.push_screen(ProposalDetail(proposal_id, **self._preview_limits()))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "proposal-list" and len(self.screen_stack) == 1:
+            self.action_proposal_detail()  # Enter on a proposal
+
+    def action_edit_proposal(self) -> None:
+        proposal_id = self._selected()
+        if proposal_id is not None:
+            self.push_screen(EditSize(proposal_id, **self._preview_limits()),
+                             lambda outcome: self.say(outcome or "edit cancelled: the proposal is unchanged"))
+
+    def action_manual_order(self) -> None:
+        if self.engine is None:
+            self.say("still starting: orders can be entered once prices arrive")
+            return
+        self.push_screen(ManualOrder(**self._preview_limits()),
+                         lambda outcome: self.say(outcome or "manual order cancelled: nothing was queued"))
+
+    @work(group="dialogs", name="bulk-dialog", exclusive=True)
+    async def action_bulk(self, decision: str) -> None:
+        """Asks y/n, then approves or vetoes every proposal pending when asked, one by one."""
+        pending = self.engine.pending_proposals() if self.engine is not None else ()
+        if self.engine is None or not pending:
+            self.say(f"no proposal pending: nothing to {decision}")
+            return
+        key = "A" if decision == "approve" else "V"
+        if not await self.push_screen_wait(BulkConfirm(decision, pending, key)):
+            self.say(f"{key} cancelled: nothing was done")
+            return
+        summary = await decide_all(self.engine, decision, pending, key=key)
+        self.refresh_from_engine()  # first: it shows the engine's last notice, the summary wins
+        self.say(summary)
+
+    def action_position_detail(self) -> None:
+        if self.engine is None or not self.engine.snapshot.risk.positions:
+            self.say("no open position to show")
+            return
+        ui = self.session.config.ui
+        self.push_screen(PositionDetail(watch_distance=ui.watch_distance, danger_distance=ui.danger_distance))
 
     @work(group="dialogs", name="flatten-dialog", exclusive=True)
     async def action_flatten(self) -> None:

@@ -15,6 +15,8 @@ from cockpit.tui.keys import BoundKey, bound_keys, cockpit_screens, help_title
 SAFETY = (
     "No order leaves without your keystroke: proposals wait, expire, and are re-checked against the "
     "current state (gate, leverage ceiling after the fill, limits) when you approve.",
+    "An edited size (e) or a manual order (n) only waits in the queue: it is sent on a (or A then y), "
+    "after the same checks as any proposal. Each edit and each decision is journaled with its key.",
     "The risk gate: ACTIVE lets checked orders through, REDUCING only those that shrink positions, "
     "HALTED only cancels and flatten. Only you move it back: R, then type RESUME.",
     "Circuit breakers (day losses, correlation spike, extreme funding, stale data) latch, may move the "
