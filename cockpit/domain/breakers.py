@@ -13,7 +13,7 @@ Every breaker reads one number where larger is worse and compares it with a thre
 | funding_extreme     | funding rate per 8h *against* the position (what it pays) | 0.002             |
 | stale_data          | seconds since the last fresh price; for a real account    | market.stale_after|
 |                     | also (subject "exchange account") seconds since its last  | (+ the account    |
-|                     | successful read: an outage of the REST API alone          | poll period)      |
+|                     | good read while its reads fail: a REST API outage alone   | poll period)      |
 
 The latch (Nautilus Trader's trading-state idea, per breaker):
 

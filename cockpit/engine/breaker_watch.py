@@ -118,7 +118,7 @@ class BreakerWatch:
                  price_age: float | None, account_age: float | None = None) -> list[b.Reading]:
         """Returns one reading per breaker and subject; `price_age` is wall seconds since the last
         price (None before the first), `account_age` wall seconds since a real account was last
-        read from its exchange (None for a paper account)."""
+        read from its exchange while its reads fail (0 while they succeed; None for a paper account)."""
         limits = self._config.breakers
         stale_after = self._config.market.stale_after_seconds
         out = [b.Reading(b.STALE_DATA, b.PORTFOLIO, price_age, stale_after)]

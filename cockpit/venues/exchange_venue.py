@@ -67,6 +67,7 @@ class ExchangeVenue:
         self._unknown: dict[str, tuple[Order, float]] = {}  # client id -> (order, first "unknown" time)
         self._since = clock() if since is None else since
         self._read_at = clock()  # the balance and positions given were read just now
+        self._failing = False  # the last read of the account failed
         self._beat_at = 0.0
         self._armed = False
         self.last_error = ""  # the last failure of the background reads, for the screen
@@ -78,9 +79,10 @@ class ExchangeVenue:
         return self._balance, dict(self._positions)
 
     def account_age(self) -> float:
-        """Returns the seconds since balance and positions were last read from the exchange: the
-        engine's stale-data breaker halts automation when the REST API has been down too long."""
-        return self._clock() - self._read_at
+        """Returns the seconds since balance and positions were last read from the exchange while
+        its reads fail, 0 while they succeed (however slowly the rate limiter lets a round go):
+        the engine's stale-data breaker halts automation when the REST API is down too long."""
+        return self._clock() - self._read_at if self._failing else 0.0
 
     def observe(self, tick: Tick) -> list[VenueEvent]:
         """Keeps the mark; returns the events the background task found since the last call."""
@@ -162,9 +164,9 @@ class ExchangeVenue:
         """Reads balance and positions again; keeps the last answer if the exchange fails."""
         try:
             self._balance, self._positions = await self.exchange.account(self.symbols)
-            self._read_at = self._clock()
+            self._read_at, self._failing = self._clock(), False
         except ExchangeFailure as failure:
-            self.last_error = str(failure)
+            self.last_error, self._failing = str(failure), True
 
     async def run(self) -> None:
         """Every poll: resolves unknown orders, notices stops that filled, funding and
@@ -175,8 +177,9 @@ class ExchangeVenue:
                 await self.sync()
                 self.last_error = ""
             except ExchangeFailure as failure:
-                self.last_error = str(failure)
+                self.last_error, self._failing = str(failure), True
             except Exception:  # noqa: BLE001 - one bad round must not end the account's updates
+                self._failing = True
                 log.exception("exchange sync failed")
 
     async def sync(self) -> None:
@@ -196,7 +199,7 @@ class ExchangeVenue:
         self._since = now
         balance, positions = await self.exchange.account(self.symbols)
         self._balance, self._positions = balance, positions
-        self._read_at = self._clock()
+        self._read_at, self._failing = self._clock(), False
 
     async def _resolve_unknown(self) -> None:
         for cid, (order, since) in list(self._unknown.items()):

@@ -247,10 +247,13 @@ async def test_venue_says_how_long_ago_the_account_was_read(binance, exchange):
     now = [1000.0]
     venue = await _venue(exchange, clock=lambda: now[0])
     now[0] += 7
-    assert venue.account_age() == 7
-    await venue.refresh()
-    assert venue.account_age() == 0
+    assert venue.account_age() == 0  # unread for 7 s, but nothing failed: as fresh as the polls go
     binance.inject("*", "*", "503", times=100)
     now[0] += 12
-    await venue.refresh()  # fails: the last answer is kept, and so is its age
-    assert venue.account_age() == 12 and "unreachable" in venue.last_error
+    await venue.refresh()  # fails: the last answer is kept, and its age counts
+    assert venue.account_age() == 19 and "unreachable" in venue.last_error
+    with pytest.raises(Unreachable):
+        await venue.sync()
+    binance.clear_faults()
+    await venue.refresh()
+    assert venue.account_age() == 0
