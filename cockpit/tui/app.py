@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+from typing import Awaitable, Callable
 
 from rich.text import Text
 from textual import work
@@ -231,24 +232,33 @@ class CockpitApp(App):
             self.say("no proposal selected: nothing to decide")
         return selected
 
-    async def action_approve(self) -> None:
+    def action_approve(self) -> None:
         proposal_id = self._selected()
-        if proposal_id is not None and self.engine is not None:
+        engine = self.engine
+        if proposal_id is not None and engine is not None:
             self.say(f"approving {proposal_id}…")
-            self.say(await self.engine.approve(proposal_id, key="a"))
-            self.refresh_from_engine()
+            self._decide(lambda: engine.approve(proposal_id, key="a"))
 
-    async def action_veto(self) -> None:
+    def action_veto(self) -> None:
         proposal_id = self._selected()
-        if proposal_id is not None and self.engine is not None:
-            self.say(await self.engine.veto(proposal_id, key="v"))
-            self.refresh_from_engine()
+        engine = self.engine
+        if proposal_id is not None and engine is not None:
+            self._decide(lambda: engine.veto(proposal_id, key="v"))
 
-    async def action_toggle_mode(self) -> None:
-        if self.engine is None:
+    def action_toggle_mode(self) -> None:
+        engine = self.engine
+        if engine is None:
             self.say("still starting: the mode can be switched once prices arrive")
             return
-        self.say(await self.engine.toggle_mode(key="m"))
+        self._decide(lambda: engine.toggle_mode(key="m"))
+
+    @work(group="decisions", name="decision", exit_on_error=False)
+    async def _decide(self, decision: Callable[[], Awaitable[str]]) -> None:
+        """Runs one engine decision off the message loop and shows its outcome. An approval's
+        orders can wait on a failing exchange for many seconds (timeouts, retries, Retry-After),
+        and the keys, flatten above all, must still answer meanwhile; the engine takes decisions
+        one at a time, in the order they were made."""
+        self.say(await decision())
         self.refresh_from_engine()
 
     # ---- detail, edit, manual and bulk: each opens its screen (cockpit/tui/screens) -------
