@@ -14,7 +14,7 @@ from typing import Awaitable, Callable, Iterable, Sequence
 
 from cockpit.config import Config
 from cockpit.domain.account import realized_pnl
-from cockpit.domain.pretrade import OrderRateLimiter, PretradeLimits, pretrade_denial, trading_orders
+from cockpit.domain.pretrade import OrderRateLimiter, PretradeLimits, check_gate, pretrade_denial, trading_orders
 from cockpit.domain.risk import RiskSnapshot, account_equity
 from cockpit.domain.riskbook import RiskBook
 from cockpit.domain.scenarios import StressReport, positions_key, scenarios_for, stress_report
@@ -693,7 +693,8 @@ class Engine:
                 return self._say(f"{proposal.id} {denial}")
             self._publish()
             self._rate_limiter.record(trading_orders(proposal.orders))
-            execution = await self._executor.execute(proposal.orders, decision_seq=decision_seq, proposal_id=proposal.id)
+            execution = await self._executor.execute(proposal.orders, decision_seq=decision_seq, proposal_id=proposal.id,
+                                                     may_send=self._gate_still_allows)
             self._refresh_account()
             if proposal.kind == "reserve":
                 # The ring-fence holds even if a trim failed: the next rebalance sizes on it.
@@ -818,6 +819,18 @@ class Engine:
     def pnl_history(self, symbol: str) -> PnlSeries:
         """Returns the unrealized PnL, mark and equity samples of `symbol` since this start."""
         return self._pnl_history.series(symbol)
+
+    def _gate_still_allows(self, order: Order) -> str | None:
+        """Returns why `order` may not leave now, or None. The gate can move while the earlier
+        orders of an approved decision wait on the exchange (a timeout, a storm): HALTED lets only
+        reduce-only orders go (a protective stop still protects what was bought), REDUCING only
+        orders that shrink a position."""
+        if self._gate is Gate.HALTED and not order.reduce_only:
+            return "not sent: the gate went HALTED while this decision's orders were going out"
+        if self._gate is Gate.REDUCING:
+            denial = check_gate(self._gate, self._state, (order,))
+            return f"not sent: the gate went REDUCING meanwhile ({denial})" if denial else None
+        return None
 
     async def veto(self, proposal_id: str, *, key: str = "v") -> str:
         """Drops a pending proposal and remembers it; returns a one-line outcome."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from cockpit.domain.account import realized_pnl
 from cockpit.domain.types import Order
@@ -59,10 +60,13 @@ class Executor:
         self.in_flight = 0
 
     async def execute(
-        self, orders: tuple[Order, ...], *, decision_seq: int, proposal_id: str | None
+        self, orders: tuple[Order, ...], *, decision_seq: int, proposal_id: str | None,
+        may_send: Callable[[Order], str | None] | None = None,
     ) -> Execution:
         """Sends `orders` one by one; returns their results. Every intent of the decision is
-        committed to the journal before the first order leaves."""
+        committed to the journal before the first order leaves. `may_send(order)` is asked right
+        before each send: a reason means the order is not sent and is journaled as rejected with it
+        (what was approved may no longer be allowed once earlier orders took their time)."""
         # Every intent of the decision is committed before the first order leaves: a crash
         # between two sends leaves the rest journaled, for the restart to resolve or send once.
         orders = tuple(replace(order, client_order_id=client_order_id(decision_seq, index, self._id_tag))
@@ -78,10 +82,25 @@ class Executor:
             )
         results = []
         for order in orders:
+            refusal = may_send(order) if may_send is not None else None
+            if refusal:
+                results.append(await self._refuse(order, proposal_id, refusal))
+                continue
             if order.order_type == "stop_market":
                 await self._replace_stops(order, proposal_id)
             results.append(await self._send(order, proposal_id))
         return Execution(tuple(results))
+
+    async def _refuse(self, order: Order, proposal_id: str | None, reason: str) -> OrderResult:
+        await self._journal.append(
+            "order_result",
+            {"status": "rejected", "reason": reason},
+            account=self._account,
+            symbol=order.symbol,
+            proposal_id=proposal_id,
+            client_order_id=order.client_order_id,
+        )
+        return OrderResult(order.client_order_id, "rejected", reason=reason)
 
     async def _replace_stops(self, stop: Order, proposal_id: str | None) -> None:
         # One protective stop per position: the new one (sized for the position after this
