@@ -662,6 +662,11 @@ class Engine:
         if self._stale():
             age = self._clock() - (self._last_tick_wall or 0.0)
             return f"DENIED stale_data age={age:.0f}s > {self.config.market.stale_after_seconds:.0f}s"
+        # An order whose outcome is unknown may have filled: the book this proposal was sized on
+        # may already hold it, and adding to it could double the exposure. Reductions still go.
+        unknown = getattr(self._venue, "unresolved", 0)
+        if unknown and not all(order.reduce_only for order in orders):
+            return f"DENIED unresolved_orders={unknown}: an earlier order's outcome is unknown; approve again once it is known"
         return pretrade_denial(
             self._state, orders, gate=self._gate, limits=self._limits, rate_limiter=self._rate_limiter
         )

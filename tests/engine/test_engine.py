@@ -349,3 +349,17 @@ async def test_resting_stops_survive_a_restart_and_still_protect(tmp_path):
     engine, journal, _ = await start_engine(path)
     assert [(o.symbol, o.quantity) for o in await engine._venue.open_orders()] == [(ETH, 2.0)]
     await journal.close()
+
+
+async def test_approval_that_adds_exposure_waits_while_an_order_outcome_is_unknown(running, monkeypatch):
+    engine, journal, _ = running
+    await prices(engine)
+    proposal = engine.snapshot.proposals[0]
+    assert not all(order.reduce_only for order in proposal.orders)
+    # A live account's venue counts sent orders whose outcome it does not know yet.
+    monkeypatch.setattr(engine._venue, "unresolved", 1, raising=False)
+    message = await engine.approve(proposal.id)
+    assert "DENIED unresolved_orders=1" in message
+    assert (await journal.entries(kinds=["denied"]))[0].payload["reason"].startswith("DENIED unresolved_orders=1")
+    assert "order" not in await kinds(journal)
+    assert engine.snapshot.state.positions == {}
