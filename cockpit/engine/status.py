@@ -15,13 +15,10 @@ resets, not every reading). Engaged breakers are the latches a restart takes bac
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-
-import aiosqlite
 
 from cockpit.config import Config
 from cockpit.domain.breakers import BreakerState
@@ -31,7 +28,8 @@ from cockpit.domain.types import Gate, Instrument, State
 from cockpit.journal import kinds, schema
 from cockpit.journal.errors import JournalError
 from cockpit.journal.rebuild import engaged_breakers, latest_account, rebuild_paper_account
-from cockpit.journal.store import BUSY_TIMEOUT_MS, Entry, Journal
+from cockpit.journal.store import Entry, Journal
+from cockpit.journal.verify import read_only_connection
 from cockpit.venues.instruments import DEFAULT_INSTRUMENTS, instrument_for_base
 
 
@@ -156,24 +154,7 @@ async def open_read_only(path: Path) -> Journal:
     """Returns a Journal on a read-only connection. Journal.open would create a missing file,
     migrate an old one and take a write transaction to do so: none of that belongs in a status
     command that runs beside the owner. An append on this Journal fails (read-only database)."""
-    try:
-        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise JournalError(f"cannot open journal {path}: {exc}") from exc
-    try:
-        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        version = await schema.read_version(db)
-    except sqlite3.DatabaseError as exc:
-        await db.close()
-        if "not a database" in str(exc):
-            raise JournalError(f"{path} is not a SQLite database (or is corrupt)") from exc
-        raise JournalError(f"cannot read journal {path}: {exc}") from exc
-    except JournalError as exc:  # another program's database: say which file
-        await db.close()
-        raise JournalError(f"{path}: {exc}") from exc
-    except BaseException:
-        await db.close()
-        raise
+    db, version = await read_only_connection(path)
     if version != schema.current_version():
         await db.close()
         if version == 0:

@@ -19,8 +19,8 @@ import aiosqlite
 from cockpit.journal import schema
 from cockpit.journal.chain import GENESIS, HASH_LENGTH, row_hash
 from cockpit.journal.errors import JournalError
+from cockpit.journal.store import BUSY_TIMEOUT_MS
 
-BUSY_TIMEOUT_MS = 5000
 HASH_SHOWN = 16  # hex digits of the last hash printed: enough to note down and compare by eye
 _PAGE = 5000
 _HEX = re.compile(rf"[0-9a-f]{{{HASH_LENGTH}}}")
@@ -115,6 +115,30 @@ class Verdict:
         return [self.broken.line(), f"{self.rows} rows intact before the break (#1-#{self.last_seq})"]
 
 
+async def read_only_connection(path: Path) -> tuple[aiosqlite.Connection, int]:
+    """Returns a read-only connection (autocommit, with the journal's busy timeout) to the SQLite
+    file at `path` and its cockpit schema version (0: no journal tables). Judging the version is
+    the caller's. Raises JournalError, one line, when the file cannot be opened or read."""
+    try:
+        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise JournalError(f"cannot open journal {path}: {exc}") from exc
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return db, await schema.read_version(db)
+    except sqlite3.DatabaseError as exc:
+        await db.close()
+        if "not a database" in str(exc):
+            raise JournalError(f"{path} is not a SQLite database (or is corrupt)") from exc
+        raise JournalError(f"cannot read journal {path}: {exc}") from exc
+    except JournalError as exc:  # another program's database: say which file
+        await db.close()
+        raise JournalError(f"{path}: {exc}") from exc
+    except BaseException:
+        await db.close()
+        raise
+
+
 async def connect_read_only(path: Path) -> aiosqlite.Connection:
     """Returns a read-only connection (autocommit) to the cockpit journal at `path`, whose schema
     version this code can read (older ones included).
@@ -127,24 +151,7 @@ async def connect_read_only(path: Path) -> aiosqlite.Connection:
     if path.is_dir():
         # Refused before connecting: a failed aiosqlite connect leaves its worker thread behind.
         raise JournalError(f"{path} is a directory, not a journal file")
-    try:
-        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise JournalError(f"cannot open journal {path}: {exc}") from exc
-    try:
-        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        version = await schema.read_version(db)
-    except sqlite3.DatabaseError as exc:
-        await db.close()
-        if "not a database" in str(exc):
-            raise JournalError(f"{path} is not a SQLite database (or is corrupt)") from exc
-        raise JournalError(f"cannot read journal {path}: {exc}") from exc
-    except JournalError as exc:
-        await db.close()
-        raise JournalError(f"{path}: {exc}") from exc
-    except BaseException:
-        await db.close()
-        raise
+    db, version = await read_only_connection(path)
     if version == 0:
         await db.close()
         raise JournalError(f"{path} is not a cockpit journal (it holds no journal tables)")
